@@ -1,0 +1,80 @@
+"""`run` and one command per stage, generated from the stage registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from stylectl.cli import options, summary
+from stylectl.pipelines.stages import STAGE_NAMES, STAGES, StageInfo
+
+StageChoice = typer.Option(None, help=f"One of: {', '.join(STAGE_NAMES)}.")
+
+
+def _check_stage(value: str | None, flag: str) -> None:
+    from stylectl.pipelines.errors import UserInputError
+
+    if value is not None and value not in (*STAGE_NAMES, "all"):
+        raise UserInputError(f"{flag} {value}: unknown stage (choose from {', '.join(STAGE_NAMES)})")
+
+
+def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool) -> None:
+    from stylectl.pipelines.progress import make_reporter
+    from stylectl.pipelines.runner import run_stages
+
+    config = options.load(config_path, overrides)
+    reporter = make_reporter(plain or None)
+    outcomes = run_stages(config, plan_factory(), checkpoints, reporter)
+    summary.show(config, outcomes, as_json)
+    summary.enforce_gates(outcomes)
+
+
+def run(
+    config: Path = options.ConfigArg,
+    set_: options.Overrides = options.SetOpt,
+    start: Optional[str] = typer.Option(None, "--from", help="Redo this stage and every later one; earlier ones must be cached."),
+    until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage."),
+    force: Optional[List[str]] = typer.Option(
+        None, "--force", help="Redo STAGE even if cached; a bare --force redoes every stage run (repeatable)."
+    ),
+    checkpoints: Path = options.CheckpointsOpt,
+    as_json: bool = options.JsonOpt,
+    plain: bool = options.PlainOpt,
+) -> None:
+    """Run the whole chain: train-teacher -> distill -> prune -> quantize -> export -> evaluate."""
+    from stylectl.pipelines.runner import plan_chain
+
+    for value, flag in ((start, "--from"), (until, "--until"), *((name, "--force") for name in force or [])):
+        _check_stage(value, flag)
+    _execute(config, set_, lambda: plan_chain(start, until, force), checkpoints, as_json, plain)
+
+
+def _stage_command(stage: StageInfo):
+    def command(
+        config: Path = options.ConfigArg,
+        set_: options.Overrides = options.SetOpt,
+        force: Optional[List[str]] = typer.Option(
+            None, "--force", help=f"Redo STAGE even if cached; a bare --force redoes {stage.name} itself (repeatable)."
+        ),
+        checkpoints: Path = options.CheckpointsOpt,
+        as_json: bool = options.JsonOpt,
+        plain: bool = options.PlainOpt,
+    ) -> None:
+        from stylectl.pipelines.runner import plan_stage
+
+        for name in force or []:
+            _check_stage(name, "--force")
+        forced = {stage.name if name == "all" else name for name in force or []}
+        _execute(config, set_, lambda: plan_stage(stage.name, forced), checkpoints, as_json, plain)
+
+    command.__doc__ = f"{stage.help} Builds or reuses the stages it needs."
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run` and one command per registered stage, in chain order."""
+    app.command("run")(run)
+    for stage in STAGES:
+        app.command(stage.name)(_stage_command(stage))

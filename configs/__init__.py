@@ -1,0 +1,1 @@
+"""Shipped build configs: `stylectl ls` lists them, `stylectl init` copies one."""

@@ -1,0 +1,152 @@
+"""Content-addressed stage outputs: cache keys, manifests, atomic writes and the build lock.
+
+A stage's output folder is `checkpoints/<build>/<stage>/<key>/`. The key hashes what the
+stage's output depends on; the manifest (written last) lists every output file with its
+sha256, so a folder without a manifest that verifies is never taken for a finished one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from stylectl.pipelines.errors import StylectlError
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = 1
+# Bump when a stage's code changes what it writes, so old cache entries stop matching.
+CACHE_FORMAT = 1
+TMP_PREFIX = ".tmp-"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_key(stage: str, config: dict, inputs: dict[str, str], fingerprints: dict[str, str]) -> str:
+    """The cache key: stage name, its config sections, its inputs' digests, its data's bytes."""
+    payload = {"stage": stage, "format": CACHE_FORMAT, "config": config, "inputs": inputs, "files": fingerprints}
+    return sha256_bytes(canonical_json(payload).encode())[:16]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    write_atomic(path, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def hash_outputs(folder: Path) -> dict[str, dict[str, Any]]:
+    """sha256 and size of every file under a stage folder except its manifest."""
+    outputs = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative != MANIFEST:
+            outputs[relative] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return outputs
+
+
+def outputs_digest(outputs: dict[str, dict[str, Any]]) -> str:
+    """One digest for a stage's outputs: what downstream cache keys hash."""
+    return sha256_bytes(canonical_json({name: entry["sha256"] for name, entry in outputs.items()}).encode())
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A finished, verified stage output handed to the stages that depend on it."""
+
+    stage: str
+    key: str
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return self.manifest["digest"]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest["metrics"]
+
+    def path(self, name: str) -> Path:
+        """Path of one of the artifact's files; a missing file is a broken cache entry."""
+        path = self.folder / name
+        if not path.is_file():
+            raise StylectlError(f"{self.folder}: stage output '{name}' is missing")
+        return path
+
+
+def load_verified(folder: Path, stage: str, key: str) -> Artifact | None:
+    """The artifact in `folder` if its manifest exists and every listed file still matches."""
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("schema") != MANIFEST_SCHEMA or manifest.get("key") != key:
+        return None
+    if hash_outputs(folder) != manifest.get("outputs"):
+        return None
+    return Artifact(stage, key, folder, manifest)
+
+
+def publish(tmp_folder: Path, final_folder: Path) -> None:
+    """Move a finished temp folder into place; a stale, unverified folder there is replaced."""
+    if final_folder.exists():
+        shutil.rmtree(final_folder)
+    os.replace(tmp_folder, final_folder)
+
+
+@contextmanager
+def build_lock(build_folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a build; a second run on the same build fails at once.
+
+    Temp folders left by a crashed run are removed once the lock is held (nobody else can
+    be writing them then).
+    """
+    build_folder.mkdir(parents=True, exist_ok=True)
+    lock_path = build_folder / ".lock"
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StylectlError(
+                f"build '{build_folder.name}' is being written by another stylectl run (lock: {lock_path})"
+            ) from None
+        for stale in build_folder.glob(f"*/{TMP_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,1 @@
+"""Package data: the built-in style images and their provenance."""

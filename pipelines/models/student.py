@@ -1,0 +1,125 @@
+"""The student: a small style network built for phone NPUs from the start.
+
+Every op maps to int8 NPU kernels: zero-padded convs, BatchNorm (folded into the conv at
+export), ReLU, nearest upsampling, additions. No InstanceNorm, reflection padding or
+transposed convs, which NPUs run in float or on the CPU. Every channel count is a
+constructor argument so a pruned network can be rebuilt from its spec.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+# Channels at width 1.0: stem, the two downsampling stages, the two upsampling stages.
+# Sized so the default student (width 1.0, 3 blocks, expansion 1.5) costs ~1/26 of the
+# classic teacher's MACs: most of the budget goes to the 1/4-resolution blocks, where
+# channels are cheapest.
+BASE_STEM = 16
+BASE_DOWN = (32, 72)
+BASE_UP = (32, 16)
+
+
+def _round_channels(value: float) -> int:
+    """Multiples of 4 suit NPU vector lanes; 4 is the floor so no layer vanishes."""
+    return max(4, int(round(value / 4)) * 4)
+
+
+def student_params(width: float, blocks: int, expansion: float) -> dict:
+    """StudentNet kwargs for a width multiplier, block count and expansion ratio (the YAML's student.*)."""
+    bottleneck = _round_channels(BASE_DOWN[1] * width)
+    return {
+        "stem": _round_channels(BASE_STEM * width),
+        "down": [_round_channels(BASE_DOWN[0] * width), bottleneck],
+        "block_mid": [_round_channels(bottleneck * expansion)] * blocks,
+        "up": [_round_channels(c * width) for c in BASE_UP],
+    }
+
+
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+    """Conv (no bias: the BatchNorm after it has one) + BatchNorm (+ ReLU)."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict(
+        conv=nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+        bn=nn.BatchNorm2d(out_ch),
+    )
+    if relu:
+        layers["relu"] = nn.ReLU()
+    return nn.Sequential(layers)
+
+
+def _down(in_ch: int, out_ch: int) -> nn.Sequential:
+    """Depthwise stride-2 conv halves the resolution, a pointwise conv changes the channels."""
+    return nn.Sequential(
+        OrderedDict(depthwise=conv_bn(in_ch, in_ch, 3, 2, groups=in_ch), pointwise=conv_bn(in_ch, out_ch, 1))
+    )
+
+
+def _up(in_ch: int, out_ch: int) -> nn.Sequential:
+    """Nearest upsample + depthwise-separable conv, the NPU-friendly stand-in for a transposed conv."""
+    return nn.Sequential(
+        OrderedDict(
+            up=nn.Upsample(scale_factor=2, mode="nearest"),
+            depthwise=conv_bn(in_ch, in_ch, 3, groups=in_ch),
+            pointwise=conv_bn(in_ch, out_ch, 1),
+        )
+    )
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: expand, depthwise, linear projection, plus the input."""
+
+    def __init__(self, channels: int, mid: int):
+        super().__init__()
+        self.expand = conv_bn(channels, mid, 1)
+        self.depthwise = conv_bn(mid, mid, 3, groups=mid)
+        self.project = conv_bn(mid, channels, 1, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project(self.depthwise(self.expand(x)))
+
+
+class StudentNet(nn.Module):
+    """RGB [0,1] NCHW in, RGB [0,1] out, same size; H and W must be multiples of 4.
+
+    ``down`` gives the channels after each downsampling stage (the second is the bottleneck
+    width the blocks keep), ``block_mid`` each block's expanded width, ``up`` the channels
+    after each upsampling stage. Build the default shapes with ``student_params``.
+    """
+
+    def __init__(self, stem: int, down: Sequence[int], block_mid: Sequence[int], up: Sequence[int]):
+        super().__init__()
+        if len(down) != 2 or len(up) != 2 or not block_mid:
+            raise ValueError(f"student needs 2 down, 2 up and >= 1 block widths, got {down=}, {up=}, {block_mid=}")
+        self.stem = conv_bn(3, stem, 3)
+        self.down1 = _down(stem, down[0])
+        self.down2 = _down(down[0], down[1])
+        self.blocks = nn.Sequential(*(InvertedResidual(down[1], mid) for mid in block_mid))
+        self.up1 = _up(down[1], up[0])
+        self.up2 = _up(up[0], up[1])
+        self.head = nn.Conv2d(up[1], 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down2(self.down1(self.stem(x)))
+        x = self.up2(self.up1(self.blocks(x)))
+        return torch.sigmoid(self.head(x))
+
+    def spec_params(self) -> dict:
+        """Constructor kwargs read from the layers' actual shapes, so they stay right after pruning."""
+        return {
+            "stem": self.stem.conv.out_channels,
+            "down": [self.down1.pointwise.conv.out_channels, self.down2.pointwise.conv.out_channels],
+            "block_mid": [block.expand.conv.out_channels for block in self.blocks],
+            "up": [self.up1.pointwise.conv.out_channels, self.up2.pointwise.conv.out_channels],
+        }
+
+    def feature_taps(self) -> dict[str, nn.Module]:
+        """Modules whose outputs feature distillation compares with the teacher's taps of the same name."""
+        return {"down2": self.down2, "res_last": self.blocks[-1], "up1": self.up1}
+
+    def tap_channels(self) -> dict[str, int]:
+        """Channels of each feature tap's output, for the 1x1 adapters of feature distillation."""
+        bottleneck = self.down2.pointwise.conv.out_channels
+        return {"down2": bottleneck, "res_last": bottleneck, "up1": self.up1.pointwise.conv.out_channels}

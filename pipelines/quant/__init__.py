@@ -1,0 +1,1 @@
+"""Quantization: PT2E (torchao) simulation that every exporter lowers."""

@@ -1,0 +1,84 @@
+"""Write the evaluation report: report.json (versioned schema, for CI) and report.md.
+
+report.json schema, version 1:
+  schema_version: 1
+  build, created_at, machine {cpu, cores, python, platform}
+  settings {eval_size, heldout_images, threads, warmup, runs, style_layers, content_layers}
+  rows: one per artifact, keys in COLUMNS (null when a value does not apply), plus "kind"
+        ("torch" or "onnx") and "file"
+  gates {passed, failures: [text]}
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from stylectl.pipelines.artifacts import write_atomic, write_json_atomic
+
+SCHEMA_VERSION = 1
+COLUMNS = ("artifact", "runtime", "psnr_vs_teacher", "ssim_vs_teacher", "style_distance", "content_distance",
+           "mmacs", "params", "size_mb", "latency_ms", "p90_ms", "speedup_vs_teacher")
+HEADERS = {"psnr_vs_teacher": "PSNR dB", "ssim_vs_teacher": "SSIM", "style_distance": "style dist",
+           "content_distance": "content dist", "mmacs": "MMACs", "size_mb": "size MB", "latency_ms": "latency ms",
+           "p90_ms": "p90 ms", "speedup_vs_teacher": "speedup"}
+
+
+def machine() -> dict[str, object]:
+    """What the latency numbers were measured on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict) -> dict:
+    """Write report.json and report.md; return the JSON document."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "build": build,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": settings,
+        "rows": rows,
+        "gates": gates,
+    }
+    write_json_atomic(folder / "report.json", document)
+    write_atomic(folder / "report.md", markdown(document).encode())
+    return document
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown(document: dict) -> str:
+    """A report that fits a CI job summary: one table, the gates, the machine."""
+    settings, machine_info = document["settings"], document["machine"]
+    lines = [
+        f"# stylectl report: {document['build']}",
+        "",
+        f"{settings['heldout_images']} held-out photos at {settings['eval_size']}x{settings['eval_size']}; "
+        f"PSNR/SSIM against the teacher's output; latency = median of {settings['runs']} onnxruntime runs "
+        f"after {settings['warmup']} warm-up, {settings['threads']} thread(s), on {machine_info['cpu']} "
+        f"({machine_info['cores']} cores).",
+        "",
+        "| " + " | ".join(HEADERS.get(column, column) for column in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(_format(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
+    gates = document["gates"]
+    lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
+    lines += [f"- {failure}" for failure in gates["failures"]]
+    return "\n".join(lines) + "\n"

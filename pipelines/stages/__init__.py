@@ -1,0 +1,71 @@
+"""The stage registry: the chain's order, what each stage needs and which config it reads.
+
+This module must stay import-light (no torch): the CLI builds one command per entry at
+start-up, and `tests/cli/test_commands.py` checks that the CLI's stage commands equal this
+list. A stage module exposes `run(ctx: StageContext) -> dict` returning its metrics.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from stylectl.pipelines.context import StageContext
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """One stage of the chain.
+
+    `sections` are the config sections whose values feed the cache key; `fingerprints`
+    name the input files (content photos, style image) whose bytes feed it too.
+    """
+
+    name: str
+    module: str
+    needs: tuple[str, ...]
+    sections: tuple[str, ...]
+    fingerprints: tuple[str, ...]
+    help: str
+
+    def load(self) -> Callable[["StageContext"], dict]:
+        """Import the stage module only when the stage runs (keeps `--help` instant)."""
+        return importlib.import_module(f"stylectl.pipelines.stages.{self.module}").run
+
+
+STAGES: tuple[StageInfo, ...] = (
+    StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"), ("data", "style"),
+              "Train the fast-neural-style teacher with a VGG19 perceptual loss."),
+    StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "student"), ("data",),
+              "Distill the teacher into a small NPU-friendly student."),
+    StageInfo("prune", "prune", ("train-teacher", "distill"), ("seed", "data", "prune"), ("data",),
+              "Remove student channels (torch-pruning) and fine-tune against the teacher."),
+    StageInfo("quantize", "quantize", ("prune",), ("seed", "data", "quantize"), ("data",),
+              "Quantize the student to int8 (PT2E) with calibration photos."),
+    StageInfo("export", "export", ("prune", "quantize"), ("data", "export"), ("data",),
+              "Write runtime files (ONNX) and check they match their torch source."),
+    StageInfo("evaluate", "evaluate", ("train-teacher", "distill", "prune", "quantize", "export"),
+              ("data", "style", "evaluate"), ("data", "style"),
+              "Measure quality, size and latency on held-out photos; write the reports; apply gates."),
+)
+
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
+
+
+def get_stage(name: str) -> StageInfo:
+    """Look a stage up by its CLI name."""
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(name)
+
+
+def upstream_closure(name: str) -> list[StageInfo]:
+    """The stage and everything it depends on, in chain order."""
+    wanted = {name}
+    for stage in reversed(STAGES):
+        if stage.name in wanted:
+            wanted.update(stage.needs)
+    return [stage for stage in STAGES if stage.name in wanted]

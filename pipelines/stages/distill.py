@@ -1,0 +1,49 @@
+"""distill: train the NPU-friendly student to reproduce the teacher's output."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+
+from stylectl.pipelines.context import StageContext
+from stylectl.pipelines.data import eval_batch
+from stylectl.pipelines.datamodule import ContentDataModule
+from stylectl.pipelines.metrics import predict, psnr, ssim
+from stylectl.pipelines.models.cost import count_macs, count_params
+from stylectl.pipelines.models.spec import load_model, save_model
+from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.training import ReporterCallback, StudentModule, make_trainer
+
+OUTPUT = "student.safetensors"
+
+
+def run(ctx: StageContext) -> dict:
+    config, settings = ctx.config, ctx.config.student
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    teacher = load_model(ctx.inputs["train-teacher"].path("teacher.safetensors"))
+    student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion))
+    vgg = VGGFeatures(settings.perceptual_layers) if settings.perceptual_weight > 0 else None
+    module = StudentModule(student, teacher, settings.lr, settings.pixel_loss, settings.pixel_weight,
+                           settings.perceptual_weight, settings.perceptual_layers, vgg)
+    data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
+                             config.seed, config.data.eval_size, config.data.max_side)
+    progress = ReporterCallback(ctx.reporter, "distill", settings.steps)
+    trainer = make_trainer(settings.trainer, settings.steps, ctx.out_dir, progress)
+    trainer.fit(module, datamodule=data)
+    if trainer.is_global_zero:
+        save_model(student, ctx.out_dir / OUTPUT)
+    return {
+        "params": count_params(student),
+        "macs": count_macs(student, config.data.eval_size),
+        "teacher_macs": count_macs(teacher, config.data.eval_size),
+        "final_loss": progress.last_loss,
+        "images_per_second": round(progress.images_per_second, 2),
+        **fidelity(student, teacher, eval_batch(ctx.images.heldout, config.data.eval_size)),
+    }
+
+
+def fidelity(student, teacher, heldout) -> dict[str, float]:
+    """PSNR and SSIM of the student against the teacher on held-out photos."""
+    target = predict(teacher.eval(), heldout)
+    output = predict(student.eval(), heldout)
+    return {"psnr_vs_teacher": psnr(output, target), "ssim_vs_teacher": ssim(output, target)}

@@ -1,0 +1,107 @@
+"""evaluate: quality, size and speed of every artifact of the build, on held-out photos.
+
+Rows: the teacher, the distilled student, the pruned student and the int8 simulation (in
+torch), then the teacher and every exported file in onnxruntime. The teacher's ONNX file is
+written here only to time it: latency ratios need a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from stylectl.pipelines.config import GatesConfig
+from stylectl.pipelines.context import StageContext
+from stylectl.pipelines.data import eval_batch, style_tensor
+from stylectl.pipelines.export.onnx import export_onnx
+from stylectl.pipelines.latency import run_onnx, time_onnx
+from stylectl.pipelines.losses import content_distance, style_distance
+from stylectl.pipelines.metrics import predict, psnr, ssim
+from stylectl.pipelines.models.cost import count_macs, count_params
+from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.quant.pt2e import load_quantized
+from stylectl.pipelines.report import COLUMNS, HEADERS, write_reports
+
+TEACHER_ONNX = "teacher_fp32.onnx"
+
+
+def run(ctx: StageContext) -> dict:
+    config, settings = ctx.config, ctx.config.evaluate
+    size = config.data.eval_size
+    heldout = eval_batch(ctx.images.heldout, size)
+    vgg = VGGFeatures(sorted({*settings.style_layers, *settings.content_layers}))
+    style = style_tensor(config.style.image, config.style.size)
+    teacher_path = ctx.inputs["train-teacher"].path("teacher.safetensors")
+    teacher = load_model(teacher_path)
+    reference = predict(teacher, heldout)
+
+    def quality(output: torch.Tensor) -> dict[str, float]:
+        return {"psnr_vs_teacher": psnr(output, reference), "ssim_vs_teacher": ssim(output, reference),
+                "style_distance": style_distance(vgg, output, style, settings.style_layers),
+                "content_distance": content_distance(vgg, output, heldout, settings.content_layers)}
+
+    distilled_path = ctx.inputs["distill"].path("student.safetensors")
+    pruned_path = ctx.inputs["prune"].path("student.safetensors")
+    quantized = ctx.inputs["quantize"]
+    int8_source = load_model(quantized.path("model.safetensors"))
+    int8 = load_quantized(int8_source, quantized.path("observers.safetensors"), size)
+    pruned = load_model(pruned_path)
+    distilled = load_model(distilled_path)
+    # (artifact, model that produces the outputs, model whose cost is counted, file or None)
+    torch_models: list[tuple[str, nn.Module, nn.Module, Path | None]] = [
+        ("teacher", teacher, teacher, teacher_path),
+        ("student", distilled, distilled, distilled_path),
+        ("pruned student", pruned, pruned, pruned_path),
+        ("int8 student (simulated)", int8, int8_source, None),
+    ]
+    rows = []
+    for name, model, source, path in torch_models:
+        rows.append({"artifact": name, "runtime": "torch", "kind": "torch", "file": str(path) if path else None,
+                     "mmacs": count_macs(source, size) / 1e6, "params": count_params(source),
+                     "size_mb": path.stat().st_size / 1e6 if path else None, **quality(predict(model, heldout))})
+
+    export_onnx(teacher, size, config.export.opset, ctx.out_dir / TEACHER_ONNX)
+    export_folder = ctx.inputs["export"].folder
+    onnx_files = [("teacher", ctx.out_dir / TEACHER_ONNX, rows[0]["mmacs"])]
+    onnx_files += [(f"student {row['variant']}", export_folder / row["file"], rows[2]["mmacs"])
+                   for row in ctx.inputs["export"].metrics["rows"]]
+    with ctx.reporter.task("latency", len(onnx_files)) as task:
+        for index, (name, path, mmacs) in enumerate(onnx_files):
+            timing = time_onnx(path, heldout[0], settings.threads, settings.warmup, settings.runs)
+            rows.append({"artifact": f"{name} ({path.suffix[1:]})", "runtime": "onnxruntime", "kind": "onnx",
+                         "file": str(path), "mmacs": mmacs, "params": None, "size_mb": path.stat().st_size / 1e6,
+                         "latency_ms": timing["median_ms"], "p90_ms": timing["p90_ms"],
+                         "gmacs_per_s": mmacs / timing["median_ms"],
+                         **quality(run_onnx(path, heldout, settings.threads))})
+            task.update(index + 1)
+    teacher_onnx, *student_files = rows[len(torch_models):]
+    for row in (teacher_onnx, *student_files):
+        row["speedup_vs_teacher"] = teacher_onnx["latency_ms"] / row["latency_ms"]
+
+    gates = check_gates(settings.gates, student_files)
+    run_settings = {"eval_size": size, "heldout_images": len(heldout), "threads": settings.threads,
+                    "warmup": settings.warmup, "runs": settings.runs, "style_layers": settings.style_layers,
+                    "content_layers": settings.content_layers}
+    write_reports(ctx.out_dir, config.name, run_settings, rows, gates)
+    return {"columns": [HEADERS.get(c, c) for c in COLUMNS],
+            "rows": [{HEADERS.get(c, c): row.get(c) for c in COLUMNS} for row in rows], "gates": gates}
+
+
+def check_gates(gates: GatesConfig, rows: list[dict]) -> dict:
+    """Apply each configured threshold to each exported student file."""
+    checks = [("min_psnr_vs_teacher", "psnr_vs_teacher", min, "dB"), ("max_latency_ms", "latency_ms", max, "ms"),
+              ("max_size_mb", "size_mb", max, "MB")]
+    failures, checked = [], []
+    for gate, column, kind, unit in checks:
+        limit = getattr(gates, gate)
+        if limit is None:
+            continue
+        checked.append(gate)
+        for row in rows:
+            value = row[column]
+            if (kind is min and value < limit) or (kind is max and value > limit):
+                failures.append(f"{row['artifact']}: {column} {value:.3g} {unit} violates {gate}={limit}")
+    return {"checked": checked, "passed": not failures, "failures": failures}

@@ -1,0 +1,56 @@
+"""train-teacher: fit a fast-neural-style network to one style with a VGG19 perceptual loss."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+
+from stylectl.pipelines.context import StageContext
+from stylectl.pipelines.data import eval_batch, style_tensor
+from stylectl.pipelines.datamodule import ContentDataModule
+from stylectl.pipelines.losses import PerceptualLoss, content_distance, style_distance
+from stylectl.pipelines.metrics import predict
+from stylectl.pipelines.models.cost import count_macs, count_params
+from stylectl.pipelines.models.spec import save_model
+from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.training import ReporterCallback, TeacherModule, make_trainer
+
+OUTPUT = "teacher.safetensors"
+
+
+def run(ctx: StageContext) -> dict:
+    config, settings = ctx.config, ctx.config.teacher
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    vgg = VGGFeatures(sorted({*settings.content_layers, *settings.style_layers}), settings.vgg_weights)
+    style = style_tensor(config.style.image, config.style.size)
+    loss = PerceptualLoss(vgg, style, settings.content_layers, settings.style_layers,
+                          settings.content_weight, settings.style_weight, settings.tv_weight)
+    model = TransformerNet(settings.width, settings.res_blocks, settings.norm)
+    heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
+
+    def distances() -> dict[str, float]:
+        stylized = predict(model.eval(), heldout)
+        return {"style_distance": style_distance(vgg, stylized, style, settings.style_layers),
+                "content_distance": content_distance(vgg, stylized, heldout, settings.content_layers)}
+
+    before = distances()
+    data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
+                             config.seed, config.data.eval_size, config.data.max_side)
+    progress = ReporterCallback(ctx.reporter, "train-teacher", settings.steps)
+    trainer = make_trainer(settings.trainer, settings.steps, ctx.out_dir, progress)
+    trainer.fit(TeacherModule(model, loss, settings.lr), datamodule=data)
+    if data.skipped:
+        ctx.warn(f"skipped {len(data.skipped)} unreadable image(s): {', '.join(p.name for p in data.skipped)}")
+    if trainer.is_global_zero:
+        save_model(model, ctx.out_dir / OUTPUT)
+    after = distances()
+    return {
+        "params": count_params(model),
+        "macs": count_macs(model, config.data.eval_size),
+        "eval_size": config.data.eval_size,
+        "final_loss": progress.last_loss,
+        "images_per_second": round(progress.images_per_second, 2),
+        "skipped_images": len(data.skipped),
+        "heldout_before": before,
+        "heldout_after": after,
+    }

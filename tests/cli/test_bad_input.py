@@ -1,0 +1,79 @@
+"""Bad input: one clear line naming file, line and YAML path; exit code 2; no traceback."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import TINY_CONFIG
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return path
+
+
+def _with(section: str, key: str, value) -> str:
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    config[section][key] = value
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+CASES = [
+    # id, config text (None: keep tiny), extra args, expected fragments of the error line
+    ("unknown key", _with("teacher", "widht", 8), [], ["bad.yaml:{widht}", "teacher.widht", "did you mean 'width'"]),
+    ("wrong type", _with("teacher", "steps", "many"), [], ["bad.yaml:{steps: many}", "teacher.steps", "integer"]),
+    ("missing content folder", _with("data", "content", "/no/such/photos"), [],
+     ["bad.yaml:{content:}", "data.content", "/no/such/photos", "does not exist"]),
+    ("missing style image", _with("style", "image", "nope.jpg"), [], ["style.image", "nope.jpg", "does not exist"]),
+    ("bad value", _with("prune", "channel_ratio", 1.5), [], ["prune.channel_ratio", "less than 1"]),
+    ("invalid yaml", "name: [unclosed\n", [], ["bad.yaml:", "invalid YAML"]),
+    ("not a mapping", "- a\n- b\n", [], ["bad.yaml", "mapping"]),
+    ("missing name", "seed: 1\n", [], ["name", "required key is missing"]),
+    ("override without value", None, ["--set", "teacher.steps"], ["--set teacher.steps", "KEY.PATH=VALUE"]),
+    ("override wrong type", None, ["--set", "student.width=abc"], ["--set student.width=abc", "student.width"]),
+    ("override unknown key", None, ["--set", "teacher.depth=3"], ["--set teacher.depth=3", "teacher.depth", "unknown key"]),
+    ("override into a value", None, ["--set", "seed.x=1"], ["--set seed.x=1", "'seed' is a value"]),
+]
+
+
+@pytest.mark.parametrize("text, extra, fragments", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_config_is_one_clear_line(cli, tmp_path, text, extra, fragments):
+    text = text if text is not None else yaml.safe_dump(TINY_CONFIG, sort_keys=False)
+    path = _write(tmp_path, text)
+    code, out, err = cli("validate", path, *extra)
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    for fragment in fragments:
+        if "{" in fragment:  # "{needle}" -> the line number of the line holding needle
+            prefix, needle = fragment.split("{")
+            fragment = f"{prefix}{_line_of(text, needle.rstrip('}'))}"
+        assert fragment in lines[0]
+
+
+def test_missing_config_file(cli, tmp_path):
+    code, _, err = cli("run", tmp_path / "absent.yaml")
+    assert code == 2 and "absent.yaml: config file not found" in err
+
+
+def test_unknown_stage_name(cli, tiny_config_path):
+    code, _, err = cli("run", tiny_config_path, "--from", "distil")
+    assert code == 2 and "--from distil: unknown stage" in err
+
+
+def test_debug_shows_the_traceback(cli, tmp_path):
+    path = _write(tmp_path, _with("teacher", "widht", 8))
+    code, _, err = cli("--debug", "validate", path)
+    assert code == 2 and "Traceback" in err
+
+
+def test_valid_config_passes(cli, tiny_config_path):
+    code, out, _ = cli("validate", tiny_config_path)
+    assert code == 0 and "ok" in out

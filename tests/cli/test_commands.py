@@ -1,0 +1,43 @@
+"""The CLI's stage commands are exactly the stage registry, and --help stays cheap."""
+
+import subprocess
+import sys
+
+import typer.main
+
+from stylectl.cli.main import app, normalize_force
+from stylectl.pipelines.stages import STAGE_NAMES
+
+CONFIG_COMMANDS = {"run", "validate", "schema", "ls", "init"}
+
+
+def _command_names() -> list[str]:
+    return list(typer.main.get_command(app).commands)
+
+
+def test_stage_commands_equal_registry():
+    names = _command_names()
+    stage_commands = [name for name in names if name not in CONFIG_COMMANDS]
+    assert stage_commands == list(STAGE_NAMES)
+    assert CONFIG_COMMANDS <= set(names)
+
+
+def test_help_lists_every_command_without_importing_torch():
+    code = (
+        "import sys; from stylectl.cli.main import app; import typer.main; "
+        "typer.main.get_command(app); "
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'onnx', 'onnxruntime') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "stylectl.cli.main", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    for name in [*STAGE_NAMES, *CONFIG_COMMANDS]:
+        assert name in help_text
+
+
+def test_bare_force_means_all_and_named_force_is_kept():
+    assert normalize_force(["run", "c.yaml", "--force"]) == ["run", "c.yaml", "--force", "all"]
+    assert normalize_force(["run", "--force", "c.yaml"]) == ["run", "--force", "all", "c.yaml"]
+    assert normalize_force(["run", "c.yaml", "--force", "distill"]) == ["run", "c.yaml", "--force", "distill"]
