@@ -27,7 +27,7 @@ def show(config: "RunConfig", outcomes: list["StageOutcome"], as_json: bool) -> 
         }
         print(json.dumps(payload, indent=2, default=str))
         return
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     table = Table(title=f"build {config.name}")
     for column in ("stage", "status", "seconds", "output"):
         table.add_column(column)
@@ -42,19 +42,14 @@ def show(config: "RunConfig", outcomes: list["StageOutcome"], as_json: bool) -> 
 
 
 def _report_table(metrics: dict) -> Table:
-    table = Table(title="evaluation on held-out photos")
-    columns = metrics["columns"]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "artifact" else "right")
+    from stylectl.pipelines.report import HEADERS, SUMMARY_COLUMNS, format_value
+
+    table = Table(title="evaluation on held-out photos (full table in report.md)")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(HEADERS.get(column, column), justify="left" if column == "artifact" else "right")
     for row in metrics["rows"]:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
+        table.add_row(*(format_value(row.get(column)) for column in SUMMARY_COLUMNS))
     return table
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if isinstance(value, float) and abs(value) < 1000 else str(value)
 
 
 def enforce_gates(outcomes: list["StageOutcome"]) -> None:

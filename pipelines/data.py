@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
 from stylectl.pipelines.errors import StylectlError, UserInputError
 
-BUILTIN_PREFIX = "builtin:"
-BUILTIN_CONTENT = "builtin:photos"
 
 # Colour photos that ship inside wheels the project already depends on: (package, file
 # inside the package). Located on disk rather than through skimage.data, which may fetch
@@ -46,7 +45,6 @@ BUILTIN_PHOTOS: dict[str, tuple[str, str]] = {
 # both halves stay on the training side.
 HELDOUT_PHOTOS = ("chelsea", "china", "grace_hopper")
 
-BUILTIN_STYLES = ("great_wave", "starry_night", "composition_viii", "village_street")
 STYLE_ASSETS = "stylectl.pipelines.assets"
 
 CONTENT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})

@@ -26,6 +26,7 @@ def gram_matrix(features: Tensor) -> Tensor:
 
 
 def content_loss(a: Tensor, b: Tensor) -> Tensor:
+    """MSE between feature maps: Johnson et al.'s feature reconstruction loss."""
     return F.mse_loss(a, b)
 
 
@@ -58,16 +59,17 @@ def perceptual_distance(vgg: VGGFeatures, a: Tensor, b: Tensor, layers: Sequence
 def style_grams(vgg: VGGFeatures, style_image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
     """Gram matrices (1, C, C) of a (3, H, W) style image at ``layers``."""
     with torch.no_grad():
-        features = vgg(style_image.unsqueeze(0).to(vgg.scale.device), layers)
+        features = vgg(style_image.unsqueeze(0).to(vgg.device), layers)
     return {name: gram_matrix(features[name]) for name in layers}
 
 
 class PerceptualLoss(nn.Module):
     """Johnson et al.'s training loss: content + Gram style + total variation.
 
-    The style image's Grams are computed once and kept as buffers (they move with the
-    module to the training device). ``forward`` returns the unweighted terms, for logging,
-    and their weighted sum as ``total``, the value to minimise.
+    The style image's Grams are computed once and kept as non-persistent buffers: they
+    move with the module to the training device but, like the VGG weights, are rebuilt
+    from their sources instead of being stored in checkpoints. ``forward`` returns the
+    unweighted terms, for logging, and their weighted sum as ``total``, the value to minimise.
     """
 
     def __init__(
@@ -85,7 +87,7 @@ class PerceptualLoss(nn.Module):
         self.content_layers, self.style_layers = tuple(content_layers), tuple(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         for name, gram in style_grams(vgg, style_image, self.style_layers).items():
-            self.register_buffer(f"gram_{name}", gram)
+            self.register_buffer(f"gram_{name}", gram, persistent=False)
 
     def forward(self, output: Tensor, content: Tensor) -> dict[str, Tensor]:
         features = self.vgg(output, set(self.content_layers + self.style_layers))

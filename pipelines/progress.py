@@ -46,11 +46,12 @@ class PlainReporter:
         started = time.monotonic()
 
         class _Task:
-            next_report = max(1, total // 10)
+            every = max(1, round(total / 10))
+            next_report = every
 
             def update(self, completed: int, **fields: float) -> None:
                 if completed >= self.next_report or completed == total:
-                    self.next_report = completed + max(1, total // 10)
+                    self.next_report = completed + self.every
                     reporter.line(f"  {description}: {completed}/{total} {_fields_text(fields)}".rstrip())
 
         yield _Task()

@@ -19,8 +19,11 @@ from pathlib import Path
 from stylectl.pipelines.artifacts import write_atomic, write_json_atomic
 
 SCHEMA_VERSION = 1
+# Columns of report.json rows and report.md, and the shorter set a terminal summary shows.
 COLUMNS = ("artifact", "runtime", "psnr_vs_teacher", "ssim_vs_teacher", "style_distance", "content_distance",
            "mmacs", "params", "size_mb", "latency_ms", "p90_ms", "speedup_vs_teacher")
+SUMMARY_COLUMNS = ("artifact", "psnr_vs_teacher", "ssim_vs_teacher", "mmacs", "size_mb", "latency_ms",
+                   "speedup_vs_teacher")
 HEADERS = {"psnr_vs_teacher": "PSNR dB", "ssim_vs_teacher": "SSIM", "style_distance": "style dist",
            "content_distance": "content dist", "mmacs": "MMACs", "size_mb": "size MB", "latency_ms": "latency ms",
            "p90_ms": "p90 ms", "speedup_vs_teacher": "speedup"}
@@ -55,7 +58,7 @@ def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], ga
     return document
 
 
-def _format(value) -> str:
+def format_value(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -77,7 +80,7 @@ def markdown(document: dict) -> str:
         "| " + " | ".join(HEADERS.get(column, column) for column in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
-    lines += ["| " + " | ".join(_format(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
+    lines += ["| " + " | ".join(format_value(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
     gates = document["gates"]
     lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
     lines += [f"- {failure}" for failure in gates["failures"]]

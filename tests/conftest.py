@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -22,6 +23,28 @@ TINY_CONFIG = {
     "export": {"formats": ["onnx"], "parity_min_psnr": 25.0},
     "evaluate": {"warmup": 1, "runs": 2, "style_layers": ["relu1_1", "relu2_1"], "content_layers": ["relu2_1"]},
 }
+
+
+class TinyBuild(NamedTuple):
+    config_path: Path
+    checkpoints: Path
+    outcomes: list  # the StageOutcome of each stage of the first run
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory) -> TinyBuild:
+    """A tiny build run once for the whole session; tests must leave its cache valid."""
+    from stylectl.pipelines.config import RunConfig
+    from stylectl.pipelines.progress import PlainReporter
+    from stylectl.pipelines.runner import plan_chain, run_stages
+
+    folder = tmp_path_factory.mktemp("tiny_build")
+    config_path = folder / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=False))
+    checkpoints = folder / "checkpoints"
+    outcomes = run_stages(RunConfig.model_validate(TINY_CONFIG), plan_chain(None, None, None), checkpoints,
+                          PlainReporter())
+    return TinyBuild(config_path, checkpoints, outcomes)
 
 
 @pytest.fixture

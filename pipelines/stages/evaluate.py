@@ -16,6 +16,7 @@ from stylectl.pipelines.config import GatesConfig
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.export.onnx import export_onnx
+from stylectl.pipelines.grid import save_grid
 from stylectl.pipelines.latency import run_onnx, time_onnx
 from stylectl.pipelines.losses import content_distance, style_distance
 from stylectl.pipelines.metrics import predict, psnr, ssim
@@ -23,9 +24,10 @@ from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.quant.pt2e import load_quantized
-from stylectl.pipelines.report import COLUMNS, HEADERS, write_reports
+from stylectl.pipelines.report import COLUMNS, write_reports
 
 TEACHER_ONNX = "teacher_fp32.onnx"
+GRID = "samples.png"
 
 
 def run(ctx: StageContext) -> dict:
@@ -55,13 +57,15 @@ def run(ctx: StageContext) -> dict:
         ("teacher", teacher, teacher, teacher_path),
         ("student", distilled, distilled, distilled_path),
         ("pruned student", pruned, pruned, pruned_path),
-        ("int8 student (simulated)", int8, int8_source, None),
+        ("int8 student (sim)", int8, int8_source, None),
     ]
-    rows = []
+    rows, outputs = [], {"content": heldout}
     for name, model, source, path in torch_models:
+        outputs[name] = predict(model, heldout)
         rows.append({"artifact": name, "runtime": "torch", "kind": "torch", "file": str(path) if path else None,
                      "mmacs": count_macs(source, size) / 1e6, "params": count_params(source),
-                     "size_mb": path.stat().st_size / 1e6 if path else None, **quality(predict(model, heldout))})
+                     "size_mb": path.stat().st_size / 1e6 if path else None, **quality(outputs[name])})
+    save_grid(outputs, ctx.out_dir / GRID)
 
     export_onnx(teacher, size, config.export.opset, ctx.out_dir / TEACHER_ONNX)
     export_folder = ctx.inputs["export"].folder
@@ -86,8 +90,7 @@ def run(ctx: StageContext) -> dict:
                     "warmup": settings.warmup, "runs": settings.runs, "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
     write_reports(ctx.out_dir, config.name, run_settings, rows, gates)
-    return {"columns": [HEADERS.get(c, c) for c in COLUMNS],
-            "rows": [{HEADERS.get(c, c): row.get(c) for c in COLUMNS} for row in rows], "gates": gates}
+    return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates}
 
 
 def check_gates(gates: GatesConfig, rows: list[dict]) -> dict:

@@ -30,6 +30,8 @@ CASES = [
     ("wrong type", _with("teacher", "steps", "many"), [], ["bad.yaml:{steps: many}", "teacher.steps", "integer"]),
     ("missing content folder", _with("data", "content", "/no/such/photos"), [],
      ["bad.yaml:{content:}", "data.content", "/no/such/photos", "does not exist"]),
+    ("unknown builtin style", _with("style", "image", "builtin:great_wav"), [],
+     ["bad.yaml:{image:}", "style.image", "unknown built-in 'builtin:great_wav'", "builtin:great_wave"]),
     ("missing style image", _with("style", "image", "nope.jpg"), [], ["style.image", "nope.jpg", "does not exist"]),
     ("bad value", _with("prune", "channel_ratio", 1.5), [], ["prune.channel_ratio", "less than 1"]),
     ("invalid yaml", "name: [unclosed\n", [], ["bad.yaml:", "invalid YAML"]),

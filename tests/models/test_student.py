@@ -1,0 +1,73 @@
+import pytest
+import torch
+from torch import nn
+
+from stylectl.pipelines.config import StudentConfig, TeacherConfig
+from stylectl.pipelines.models.cost import count_macs
+from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.teacher import TransformerNet
+
+TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4]}
+
+
+def default_student() -> StudentNet:
+    cfg = StudentConfig()
+    return StudentNet(**student_params(cfg.width, cfg.blocks, cfg.expansion))
+
+
+def classic_teacher() -> TransformerNet:
+    cfg = TeacherConfig()
+    return TransformerNet(width=cfg.width, res_blocks=cfg.res_blocks, norm=cfg.norm)
+
+
+@pytest.mark.parametrize("image_size", [256, 64])
+def test_default_student_costs_at_most_a_25th_of_the_teacher(image_size):
+    student_macs = count_macs(default_student(), image_size)
+    teacher_macs = count_macs(classic_teacher(), image_size)
+    assert student_macs <= teacher_macs / 25
+    # The budget is meant to be spent: a much smaller default would waste quality.
+    assert student_macs >= teacher_macs / 30
+
+
+def test_has_only_npu_friendly_modules():
+    banned = (nn.InstanceNorm2d, nn.ReflectionPad2d, nn.ConvTranspose2d, nn.LayerNorm, nn.GroupNorm)
+    student = default_student()
+    assert not [m for m in student.modules() if isinstance(m, banned)]
+    assert all(m.padding_mode == "zeros" for m in student.modules() if isinstance(m, nn.Conv2d))
+    assert {type(m) for m in student.modules() if not list(m.children())} <= {
+        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Upsample
+    }
+
+
+def test_output_is_an_image_of_the_input_size():
+    out = StudentNet(**TINY).eval()(torch.rand(2, 3, 32, 32))
+    assert out.shape == (2, 3, 32, 32)
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_spec_params_read_the_layer_shapes():
+    student = StudentNet(**TINY)
+    assert student.spec_params() == TINY
+    StudentNet(**student.spec_params()).load_state_dict(student.state_dict(), strict=True)
+
+
+def test_student_params_scale_and_round_to_multiples_of_4():
+    assert student_params(1.0, 3, 1.5) == {"stem": 16, "down": [32, 72], "block_mid": [108] * 3, "up": [32, 16]}
+    half = student_params(0.5, 2, 1.0)
+    assert half == {"stem": 8, "down": [16, 36], "block_mid": [36, 36], "up": [16, 8]}
+    assert student_params(0.01, 1, 1.0) == {"stem": 4, "down": [4, 4], "block_mid": [4], "up": [4, 4]}
+
+
+def test_feature_taps_have_the_advertised_channels():
+    student = StudentNet(**TINY)
+    shapes = {}
+    for name, module in student.feature_taps().items():
+        module.register_forward_hook(lambda mod, args, out, name=name: shapes.__setitem__(name, out.shape))
+    student(torch.rand(1, 3, 32, 32))
+    assert shapes == {"down2": (1, 12, 8, 8), "res_last": (1, 12, 8, 8), "up1": (1, 8, 16, 16)}
+    assert {name: shape[1] for name, shape in shapes.items()} == student.tap_channels()
+
+
+def test_bad_stage_counts_are_refused():
+    with pytest.raises(ValueError, match="2 down"):
+        StudentNet(stem=4, down=[8], block_mid=[8], up=[8, 4])

@@ -1,0 +1,128 @@
+"""The chain end to end on a tiny build: artifacts, manifests, cache hits and partial re-runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from stylectl.pipelines.artifacts import MANIFEST, sha256_file
+from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.runner import plan_chain, plan_stage, run_stages
+from stylectl.pipelines.stages import STAGE_NAMES
+from tests.conftest import TINY_CONFIG
+
+pytestmark = pytest.mark.slow
+
+
+def _config(**changes) -> RunConfig:
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    return RunConfig.model_validate(data)
+
+
+@pytest.fixture
+def first_run(tiny_build):
+    return tiny_build.checkpoints, tiny_build.outcomes
+
+
+def _statuses(outcomes) -> dict[str, str]:
+    return {outcome.stage: outcome.status for outcome in outcomes}
+
+
+def test_first_run_runs_every_stage_and_writes_verified_manifests(first_run):
+    checkpoints, outcomes = first_run
+    assert [o.stage for o in outcomes] == list(STAGE_NAMES)
+    assert set(_statuses(outcomes).values()) == {"ran"}
+    for outcome in outcomes:
+        manifest = json.loads((outcome.artifact.folder / MANIFEST).read_text())
+        assert manifest["stage"] == outcome.stage
+        assert outcome.artifact.folder.parent.parent == checkpoints / "tiny"
+        assert manifest["versions"]["torch"].startswith("2.13")
+        for name, entry in manifest["outputs"].items():
+            assert sha256_file(outcome.artifact.folder / name) == entry["sha256"]
+    assert not list((checkpoints / "tiny").glob("*/.tmp-*"))
+
+
+def test_every_artifact_exists(first_run):
+    _, outcomes = first_run
+    folders = {o.stage: o.artifact.folder for o in outcomes}
+    for stage, name in [("train-teacher", "teacher.safetensors"), ("distill", "student.safetensors"),
+                        ("prune", "student.safetensors"), ("quantize", "observers.safetensors"),
+                        ("export", "student_fp32.onnx"), ("export", "student_int8.onnx"),
+                        ("evaluate", "report.json"), ("evaluate", "report.md")]:
+        assert (folders[stage] / name).stat().st_size > 0, (stage, name)
+
+
+def test_exported_onnx_runs_in_onnxruntime_and_matches_torch(first_run):
+    import onnxruntime as ort
+    import torch
+
+    from stylectl.pipelines.models.spec import load_model
+
+    _, outcomes = first_run
+    folders = {o.stage: o.artifact.folder for o in outcomes}
+    session = ort.InferenceSession(str(folders["export"] / "student_fp32.onnx"), providers=["CPUExecutionProvider"])
+    image = torch.rand(1, 3, 32, 32)
+    output = session.run(None, {session.get_inputs()[0].name: image.numpy()})[0]
+    expected = load_model(folders["prune"] / "student.safetensors")(image).detach().numpy()
+    assert output.shape == (1, 3, 32, 32)
+    assert abs(output - expected).max() < 1e-4
+    int8 = ort.InferenceSession(str(folders["export"] / "student_int8.onnx"), providers=["CPUExecutionProvider"])
+    assert int8.run(None, {int8.get_inputs()[0].name: image.numpy()})[0].shape == (1, 3, 32, 32)
+
+
+def test_report_has_rows_for_every_artifact(first_run):
+    _, outcomes = first_run
+    report = json.loads((outcomes[-1].artifact.folder / "report.json").read_text())
+    assert report["schema_version"] == 1
+    artifacts = [row["artifact"] for row in report["rows"]]
+    assert artifacts[:4] == ["teacher", "student", "pruned student", "int8 student (sim)"]
+    assert {"teacher (onnx)", "student fp32 (onnx)", "student int8 (onnx)"} <= set(artifacts)
+    teacher_row = report["rows"][0]
+    assert teacher_row["psnr_vs_teacher"] == float("inf") or teacher_row["psnr_vs_teacher"] > 60
+    for row in report["rows"][4:]:
+        assert row["latency_ms"] > 0 and row["size_mb"] > 0
+    assert "| student int8 (onnx) |" in (outcomes[-1].artifact.folder / "report.md").read_text()
+
+
+def test_second_run_skips_everything(first_run):
+    checkpoints, _ = first_run
+    outcomes = run_stages(_config(), plan_chain(None, None, None), checkpoints, PlainReporter())
+    assert set(_statuses(outcomes).values()) == {"cached"}
+
+
+def test_changing_one_section_reruns_that_stage_and_downstream_only(first_run):
+    checkpoints, _ = first_run
+    outcomes = run_stages(_config(prune__channel_ratio=0.5), plan_chain(None, None, None), checkpoints,
+                          PlainReporter())
+    assert _statuses(outcomes) == {"train-teacher": "cached", "distill": "cached", "prune": "ran",
+                                   "quantize": "ran", "export": "ran", "evaluate": "ran"}
+    outcomes = run_stages(_config(evaluate__runs=3), plan_chain(None, None, None), checkpoints, PlainReporter())
+    assert [s for s, status in _statuses(outcomes).items() if status == "ran"] == ["evaluate"]
+
+
+def test_single_stage_builds_only_its_dependencies_and_force_redoes_it(first_run):
+    checkpoints, _ = first_run
+    outcomes = run_stages(_config(), plan_stage("distill", {"distill"}), checkpoints, PlainReporter())
+    assert _statuses(outcomes) == {"train-teacher": "cached", "distill": "ran"}
+
+
+def test_a_corrupted_output_is_not_taken_from_the_cache(first_run):
+    checkpoints, outcomes = first_run
+    quantize_folder = next(o.artifact.folder for o in outcomes if o.stage == "quantize")
+    observers = quantize_folder / "observers.safetensors"
+    observers.write_bytes(observers.read_bytes()[:-1] + b"\0")
+    outcomes = run_stages(_config(), plan_chain(None, "quantize", None), checkpoints, PlainReporter())
+    assert _statuses(outcomes)["quantize"] == "ran"
+
+
+def test_from_requires_cached_upstream(tmp_path):
+    from stylectl.pipelines.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="no cached output"):
+        run_stages(_config(), plan_chain("distill", "distill", None), tmp_path, PlainReporter())
