@@ -11,6 +11,9 @@ ConfigArg = typer.Argument(..., help="Build config (YAML), e.g. configs/quicksta
 SetOpt = typer.Option(None, "--set", help="Override a config value: --set teacher.steps=100 (repeatable).")
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable summary on stdout.")
 PlainOpt = typer.Option(False, "--plain", help="Plain progress lines instead of bars (automatic when not a TTY).")
+ResumeOpt = typer.Option(
+    False, "--resume", help="Continue an interrupted training stage from its last checkpoint."
+)
 CheckpointsOpt = typer.Option(Path("checkpoints"), "--checkpoints", help="Where stage outputs are cached.")
 
 Overrides = Optional[List[str]]

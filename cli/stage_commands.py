@@ -21,14 +21,15 @@ def _check_stage(value: str | None, flag: str) -> None:
 
 
 def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool) -> None:
+    """Run the plan for each style's build, print each summary, then apply every gate."""
     from stylectl.pipelines.progress import make_reporter
     from stylectl.pipelines.runner import run_stages
 
-    config = options.load(config_path, overrides)
     reporter = make_reporter(plain or None)
-    outcomes = run_stages(config, plan_factory(), checkpoints, reporter)
-    summary.show(config, outcomes, as_json)
-    summary.enforce_gates(outcomes)
+    builds = [(config, run_stages(config, plan_factory(), checkpoints, reporter))
+              for config in options.load(config_path, overrides).per_style()]
+    summary.show(builds, as_json)
+    summary.enforce_gates([outcome for _, outcomes in builds for outcome in outcomes])
 
 
 def run(
@@ -39,6 +40,7 @@ def run(
     force: Optional[List[str]] = typer.Option(
         None, "--force", help="Redo STAGE even if cached; a bare --force redoes every stage run (repeatable)."
     ),
+    resume: bool = options.ResumeOpt,
     checkpoints: Path = options.CheckpointsOpt,
     as_json: bool = options.JsonOpt,
     plain: bool = options.PlainOpt,
@@ -48,7 +50,7 @@ def run(
 
     for value, flag in ((start, "--from"), (until, "--until"), *((name, "--force") for name in force or [])):
         _check_stage(value, flag)
-    _execute(config, set_, lambda: plan_chain(start, until, force), checkpoints, as_json, plain)
+    _execute(config, set_, lambda: plan_chain(start, until, force, resume), checkpoints, as_json, plain)
 
 
 def _stage_command(stage: StageInfo):
@@ -58,6 +60,7 @@ def _stage_command(stage: StageInfo):
         force: Optional[List[str]] = typer.Option(
             None, "--force", help=f"Redo STAGE even if cached; a bare --force redoes {stage.name} itself (repeatable)."
         ),
+        resume: bool = options.ResumeOpt,
         checkpoints: Path = options.CheckpointsOpt,
         as_json: bool = options.JsonOpt,
         plain: bool = options.PlainOpt,
@@ -67,7 +70,7 @@ def _stage_command(stage: StageInfo):
         for name in force or []:
             _check_stage(name, "--force")
         forced = {stage.name if name == "all" else name for name in force or []}
-        _execute(config, set_, lambda: plan_stage(stage.name, forced), checkpoints, as_json, plain)
+        _execute(config, set_, lambda: plan_stage(stage.name, forced, resume), checkpoints, as_json, plain)
 
     command.__doc__ = f"{stage.help} Builds or reuses the stages it needs."
     return command
@@ -77,4 +80,4 @@ def register(app: typer.Typer) -> None:
     """Add `run` and one command per registered stage, in chain order."""
     app.command("run")(run)
     for stage in STAGES:
-        app.command(stage.name)(_stage_command(stage))
+        app.command(stage.name, short_help=stage.help)(_stage_command(stage))

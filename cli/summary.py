@@ -14,19 +14,28 @@ if TYPE_CHECKING:
     from stylectl.pipelines.runner import StageOutcome
 
 
-def show(config: "RunConfig", outcomes: list["StageOutcome"], as_json: bool) -> None:
-    """Print the stage table (and the evaluation table) for people, or JSON for CI."""
+def show(builds: list[tuple["RunConfig", list["StageOutcome"]]], as_json: bool) -> None:
+    """Print each build's stage table (and evaluation table) for people, or JSON for CI.
+
+    JSON is one object for a single build and a list of them for a multi-style config.
+    """
     if as_json:
-        payload = {
-            "build": config.name,
-            "stages": [
-                {"stage": o.stage, "status": o.status, "seconds": round(o.seconds, 3),
-                 "folder": str(o.artifact.folder), "metrics": o.artifact.metrics}
-                for o in outcomes
-            ],
-        }
-        print(json.dumps(payload, indent=2, default=str))
+        payloads = [_payload(config, outcomes) for config, outcomes in builds]
+        print(json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2, default=str))
         return
+    for config, outcomes in builds:
+        _show_build(config, outcomes)
+
+
+def _payload(config: "RunConfig", outcomes: list["StageOutcome"]) -> dict:
+    return {
+        "build": config.name,
+        "stages": [{"stage": o.stage, "status": o.status, "seconds": round(o.seconds, 3),
+                    "folder": str(o.artifact.folder), "metrics": o.artifact.metrics} for o in outcomes],
+    }
+
+
+def _show_build(config: "RunConfig", outcomes: list["StageOutcome"]) -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
     table = Table(title=f"build {config.name}")
     for column in ("stage", "status", "seconds", "output"):
@@ -53,11 +62,12 @@ def _report_table(metrics: dict) -> Table:
 
 
 def enforce_gates(outcomes: list["StageOutcome"]) -> None:
-    """Exit code 3 when the evaluation's gates failed (cached evaluations included)."""
+    """Exit code 3 when an evaluation's gates failed (cached evaluations included)."""
     from stylectl.pipelines.errors import GateFailed
 
-    evaluation = next((o for o in outcomes if o.stage == "evaluate"), None)
-    failures = evaluation.artifact.metrics["gates"]["failures"] if evaluation else []
-    if failures:
-        print("\n".join(f"gate failed: {failure}" for failure in failures), file=sys.stderr)
-        raise GateFailed(f"{len(failures)} quality gate(s) failed; see {evaluation.artifact.folder / 'report.md'}")
+    evaluations = [o for o in outcomes if o.stage == "evaluate"]
+    failed = [(o, failure) for o in evaluations for failure in o.artifact.metrics["gates"]["failures"]]
+    if failed:
+        print("\n".join(f"gate failed: {failure}" for _, failure in failed), file=sys.stderr)
+        reports = ", ".join(sorted({str(o.artifact.folder / "report.md") for o, _ in failed}))
+        raise GateFailed(f"{len(failed)} quality gate(s) failed; see {reports}")

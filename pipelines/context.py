@@ -21,12 +21,16 @@ class StageContext:
 
     A stage reads its own config sections, reads upstream outputs only through `inputs`,
     and writes only under `out_dir` (a temp folder the runner publishes when it succeeds).
+    Training checkpoints go to `resume_dir`, which outlives a crash or Ctrl-C so that
+    `--resume` (`resume=True`) can continue from it; the runner removes it on success.
     """
 
     config: RunConfig
     out_dir: Path
     inputs: dict[str, Artifact]
     reporter: Reporter
+    resume_dir: Path
+    resume: bool = False
     warnings: list[str] = field(default_factory=list)
 
     @cached_property

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import time
@@ -14,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-from stylectl.pipelines import artifacts
+from stylectl.pipelines import artifacts, distributed
 from stylectl.pipelines.artifacts import Artifact
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.context import StageContext
@@ -47,14 +48,15 @@ class Plan:
     stages: tuple[StageInfo, ...]
     force: frozenset[str] = frozenset()
     cached_only: frozenset[str] = frozenset()
+    resume: bool = False
 
 
-def plan_stage(target: str, force: Iterable[str] = ()) -> Plan:
+def plan_stage(target: str, force: Iterable[str] = (), resume: bool = False) -> Plan:
     """One stage and whatever it depends on (built or reused); `force` names stages to redo."""
-    return Plan(tuple(upstream_closure(target)), frozenset(force))
+    return Plan(tuple(upstream_closure(target)), frozenset(force), resume=resume)
 
 
-def plan_chain(start: str | None, until: str | None, force: list[str] | None) -> Plan:
+def plan_chain(start: str | None, until: str | None, force: list[str] | None, resume: bool = False) -> Plan:
     """The whole chain, optionally cut with --from / --until; --force names stages or 'all'."""
     names = [stage.name for stage in STAGES]
     last = names.index(until) if until else len(names) - 1
@@ -67,12 +69,14 @@ def plan_chain(start: str | None, until: str | None, force: list[str] | None) ->
     for name in force or []:
         forced.update(from_start if name == "all" else {name})
     cached_only = {stage.name for stage in stages} - from_start
-    return Plan(stages, frozenset(forced), frozenset(cached_only))
+    return Plan(stages, frozenset(forced), frozenset(cached_only), resume)
 
 
 def run_stages(config: RunConfig, plan: Plan, checkpoints: Path, reporter: Reporter) -> list[StageOutcome]:
     """Run a plan under the build lock and return one outcome per stage."""
     build_folder = checkpoints / config.name
+    if distributed.is_worker():
+        _run_as_worker(config, plan, build_folder, reporter)
     outcomes: dict[str, StageOutcome] = {}
     with artifacts.build_lock(build_folder):
         fingerprints = _fingerprints(config, plan)
@@ -80,6 +84,38 @@ def run_stages(config: RunConfig, plan: Plan, checkpoints: Path, reporter: Repor
             inputs = {need: outcomes[need].artifact for need in stage.needs}
             outcomes[stage.name] = _run_one(config, stage, inputs, fingerprints, build_folder, plan, reporter)
     return list(outcomes.values())
+
+
+def _run_as_worker(config: RunConfig, plan: Plan, build_folder: Path, reporter: Reporter) -> None:
+    """Join the training of the stage the owning process is running, then exit.
+
+    Upstream stages must already be published (the owner built them before it started
+    training); the worker's own outputs go to a throwaway folder.
+    """
+    import tempfile
+
+    target = os.environ.get(distributed.STAGE_ENV) or plan.stages[-1].name
+    fingerprints = _fingerprints(config, plan)
+    found: dict[str, Artifact] = {}
+    for stage in plan.stages:
+        inputs = {need: found[need] for need in stage.needs}
+        key, _, _ = _stage_key(config, stage, inputs, fingerprints)
+        final = build_folder / stage.name / key
+        if stage.name != target:
+            cached = artifacts.load_verified(final, stage.name, key)
+            if cached is None:
+                raise StylectlError(f"DDP worker {distributed.rank_env()}: stage '{stage.name}' is not built yet; "
+                                    "build the stages before a distributed one first")
+            found[stage.name] = cached
+            continue
+        with tempfile.TemporaryDirectory(prefix="stylectl-worker-") as scratch:
+            resume_dir = final.parent / f"{artifacts.RESUME_PREFIX}{key}"
+            context = StageContext(config=config, out_dir=Path(scratch), inputs=inputs, reporter=reporter,
+                                   resume_dir=resume_dir, resume=plan.resume)
+            quiet_libraries()
+            stage.load()(context)
+        raise SystemExit(0)
+    raise StylectlError(f"DDP worker: stage '{target}' is not in this command's plan")
 
 
 def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
@@ -100,12 +136,18 @@ def _section_values(config: RunConfig, stage: StageInfo) -> dict[str, Any]:
     return {section: dumped[section] for section in stage.sections}
 
 
-def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], fingerprints: dict[str, str],
-             build_folder: Path, plan: Plan, reporter: Reporter) -> StageOutcome:
+def _stage_key(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact],
+               fingerprints: dict[str, str]) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The stage's cache key, with the config sections and file digests that went into it."""
     sections = _section_values(config, stage)
     input_digests = {name: artifact.digest for name, artifact in inputs.items()}
     stage_files = {name: fingerprints[name] for name in stage.fingerprints}
-    key = artifacts.stage_key(stage.name, sections, input_digests, stage_files)
+    return artifacts.stage_key(stage.name, sections, input_digests, stage_files), sections, stage_files
+
+
+def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], fingerprints: dict[str, str],
+             build_folder: Path, plan: Plan, reporter: Reporter) -> StageOutcome:
+    key, sections, stage_files = _stage_key(config, stage, inputs, fingerprints)
     final = build_folder / stage.name / key
 
     cached = None if stage.name in plan.force else artifacts.load_verified(final, stage.name, key)
@@ -121,15 +163,20 @@ def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], f
     tmp = final.parent / f"{artifacts.TMP_PREFIX}{key}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    resume_dir = _resume_folder(final, plan.resume, reporter)
     quiet_libraries()
-    context = StageContext(config=config, out_dir=tmp, inputs=inputs, reporter=reporter)
+    context = StageContext(config=config, out_dir=tmp, inputs=inputs, reporter=reporter, resume_dir=resume_dir,
+                           resume=plan.resume)
     started = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    os.environ[distributed.STAGE_ENV] = stage.name  # tells DDP workers which stage they joined
     try:
         metrics = stage.load()(context)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.environ.pop(distributed.STAGE_ENV, None)
     seconds = time.monotonic() - started
     outputs = artifacts.hash_outputs(tmp)
     if not outputs:
@@ -152,8 +199,19 @@ def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], f
     }
     artifacts.write_json_atomic(tmp / artifacts.MANIFEST, manifest)
     artifacts.publish(tmp, final)
+    shutil.rmtree(resume_dir, ignore_errors=True)
     reporter.line(f"{stage.name}: done in {seconds:.1f}s ({final})")
     return StageOutcome(stage.name, "ran", seconds, Artifact(stage.name, key, final, manifest))
+
+
+def _resume_folder(final: Path, resume: bool, reporter: Reporter) -> Path:
+    """The folder a stage's training checkpoints go to; kept for --resume, else started afresh."""
+    folder = final.parent / f"{artifacts.RESUME_PREFIX}{final.name}"
+    if folder.exists() and any(folder.iterdir()) and not resume:
+        reporter.line(f"  discarding the checkpoints of an unfinished run in {folder} (pass --resume to continue it)")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _versions() -> dict[str, str]:

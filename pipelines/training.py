@@ -1,56 +1,99 @@
-"""LightningModules for teacher and student training, and the Trainer built from YAML.
+"""LightningModules: what one training step computes for the teacher and for the student.
 
-Lightning owns the loop, devices, precision and DDP; this file only says what a step
-computes. Progress goes to stylectl's reporter instead of Lightning's own bars so that
-terminals and CI logs look the same as every other stage.
+Lightning owns the loop, devices, precision and DDP (see `trainer.py`). Validation runs on
+the held-out photos and writes an image grid, so a person can watch quality improve.
 """
 
 from __future__ import annotations
 
-import time
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
-from stylectl.pipelines.config import TrainerConfig
+from stylectl.pipelines.adversarial import discriminator_hinge, generator_hinge, style_patches
+from stylectl.pipelines.config import AdversarialConfig
+from stylectl.pipelines.grid import save_grid
 from stylectl.pipelines.losses import PerceptualLoss, perceptual_distance, pixel_loss
+from stylectl.pipelines.models.discriminator import PatchDiscriminator
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.progress import Reporter
-from stylectl.pipelines.quiet import quiet_libraries
+
+
+def _grid_path(module: pl.LightningModule, folder: Path) -> Path:
+    return folder / f"step_{module.global_step // getattr(module, 'optimizer_steps_per_batch', 1):06d}.png"
 
 
 class TeacherModule(pl.LightningModule):
-    """Johnson et al.: the network learns to minimise content + Gram style + TV loss."""
+    """Johnson et al.: minimise content + Gram style + TV loss; optionally fool a PatchGAN.
 
-    def __init__(self, model: nn.Module, loss: PerceptualLoss, lr: float) -> None:
+    With the adversarial term the module steps two optimizers per batch, which Lightning
+    only allows under manual optimization; without it, Lightning's automatic loop is used.
+    """
+
+    def __init__(self, model: nn.Module, loss: PerceptualLoss, lr: float, grid_folder: Path,
+                 adversarial: AdversarialConfig, style: torch.Tensor, gradient_clip_val: float | None) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
         self.lr = lr
+        self.grid_folder = grid_folder
+        self.adversarial = adversarial
+        self.gradient_clip_val = gradient_clip_val
+        self.discriminator = PatchDiscriminator(adversarial.width, adversarial.layers) if adversarial.enabled else None
+        self.register_buffer("style", style, persistent=False)
+        self.automatic_optimization = self.discriminator is None
+        self.optimizer_steps_per_batch = 1 if self.discriminator is None else 2
 
     def on_train_epoch_start(self) -> None:
         # Lightning keeps each module's train/eval mode as it found it; set them explicitly.
         self.model.train()
         self.loss.eval()
 
-    def training_step(self, batch: torch.Tensor, batch_index: int) -> torch.Tensor:
-        terms = self.loss(self.model(batch), batch)
-        self.log_dict({f"train/{name}": value.detach() for name, value in terms.items()}, prog_bar=False)
-        return terms["total"]
+    def training_step(self, batch: torch.Tensor, batch_index: int):
+        output = self.model(batch)
+        terms = self.loss(output, batch)
+        if self.discriminator is not None:
+            terms.update(self._adversarial_step(output, terms["total"]))
+        self.log_dict({f"train/{name}": value.detach() for name, value in terms.items()})
+        return terms["total"] if self.automatic_optimization else {"loss": terms["total"].detach()}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+    def _adversarial_step(self, output: torch.Tensor, perceptual_total: torch.Tensor) -> dict[str, torch.Tensor]:
+        generator_optimizer, discriminator_optimizer = self.optimizers()
+        adversarial = generator_hinge(self.discriminator(output))
+        total = perceptual_total + self.adversarial.weight * adversarial
+        generator_optimizer.zero_grad()
+        self.manual_backward(total)
+        if self.gradient_clip_val:
+            self.clip_gradients(generator_optimizer, gradient_clip_val=self.gradient_clip_val)
+        generator_optimizer.step()
+
+        real = style_patches(self.style, output.shape[0], output.shape[-1])
+        discriminator_loss = discriminator_hinge(self.discriminator(real), self.discriminator(output.detach()))
+        discriminator_optimizer.zero_grad()
+        self.manual_backward(discriminator_loss)
+        discriminator_optimizer.step()
+        return {"adversarial": adversarial, "discriminator": discriminator_loss, "total": total}
+
+    def validation_step(self, batch: torch.Tensor, batch_index: int) -> None:
+        output = self.model(batch)
+        terms = self.loss(output, batch)
+        self.log_dict({f"val/{name}": value for name, value in terms.items()}, sync_dist=True)
+        if self.trainer.is_global_zero:
+            save_grid({"content": batch, "teacher": output}, _grid_path(self, self.grid_folder))
+
+    def configure_optimizers(self):
+        generator = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        if self.discriminator is None:
+            return generator
+        return [generator, torch.optim.Adam(self.discriminator.parameters(), lr=self.adversarial.lr, betas=(0.5, 0.999))]
 
 
 class StudentModule(pl.LightningModule):
     """Distillation: the student learns to reproduce the frozen teacher's output."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module, lr: float, pixel_kind: str, pixel_weight: float,
-                 perceptual_weight: float = 0.0, perceptual_layers: list[str] | None = None,
+                 grid_folder: Path, perceptual_weight: float = 0.0, perceptual_layers: list[str] | None = None,
                  vgg: VGGFeatures | None = None) -> None:
         super().__init__()
         self.student = student
@@ -58,6 +101,7 @@ class StudentModule(pl.LightningModule):
         self.lr = lr
         self.pixel_kind = pixel_kind
         self.pixel_weight = pixel_weight
+        self.grid_folder = grid_folder
         self.perceptual_weight = perceptual_weight
         self.perceptual_layers = perceptual_layers or []
         self.vgg = vgg
@@ -69,75 +113,27 @@ class StudentModule(pl.LightningModule):
         if self.vgg is not None:
             self.vgg.eval()
 
-    def training_step(self, batch: torch.Tensor, batch_index: int) -> torch.Tensor:
+    def _terms(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             target = self.teacher(batch)
         output = self.student(batch)
         terms = {"pixel": self.pixel_weight * pixel_loss(output, target, self.pixel_kind)}
         if self.perceptual_weight > 0:
-            distance = perceptual_distance(self.vgg, output, target, self.perceptual_layers)
-            terms["perceptual"] = self.perceptual_weight * distance
+            terms["perceptual"] = self.perceptual_weight * perceptual_distance(self.vgg, output, target,
+                                                                               self.perceptual_layers)
         terms["total"] = sum(terms.values())
-        self.log_dict({f"train/{name}": value.detach() for name, value in terms.items()}, prog_bar=False)
+        return terms, output, target
+
+    def training_step(self, batch: torch.Tensor, batch_index: int) -> torch.Tensor:
+        terms, _, _ = self._terms(batch)
+        self.log_dict({f"train/{name}": value.detach() for name, value in terms.items()})
         return terms["total"]
+
+    def validation_step(self, batch: torch.Tensor, batch_index: int) -> None:
+        terms, output, target = self._terms(batch)
+        self.log_dict({f"val/{name}": value for name, value in terms.items()}, sync_dist=True)
+        if self.trainer.is_global_zero:
+            save_grid({"content": batch, "teacher": target, "student": output}, _grid_path(self, self.grid_folder))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.student.parameters(), lr=self.lr)
-
-
-class ReporterCallback(pl.Callback):
-    """Feeds training progress to the stylectl reporter (rank zero only) and times the run."""
-
-    def __init__(self, reporter: Reporter, description: str, total_steps: int) -> None:
-        self.reporter = reporter
-        self.description = description
-        self.total_steps = total_steps
-        self.samples = 0
-        self.seconds = 0.0
-        self.last_loss = float("nan")
-        self._stack = ExitStack()
-        self._task = None
-        self._started = 0.0
-
-    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._started = time.monotonic()
-        if trainer.is_global_zero:
-            self._task = self._stack.enter_context(self.reporter.task(self.description, self.total_steps))
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
-        self.samples += batch.shape[0] * trainer.world_size
-        self.last_loss = float(outputs["loss"])
-        if self._task:
-            self._task.update(trainer.global_step, loss=self.last_loss)
-
-    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.seconds = time.monotonic() - self._started
-        self._stack.close()
-
-    @property
-    def images_per_second(self) -> float:
-        return self.samples / self.seconds if self.seconds else 0.0
-
-
-def make_trainer(settings: TrainerConfig, steps: int, log_dir: Path, callback: ReporterCallback) -> pl.Trainer:
-    """A Trainer for exactly `steps` optimizer steps, configured from the YAML trainer section."""
-    quiet_libraries()  # again: importing Lightning resets its own log level
-    return pl.Trainer(
-        accelerator=settings.accelerator,
-        devices=settings.devices,
-        num_nodes=settings.num_nodes,
-        strategy=settings.strategy,
-        precision=settings.precision,
-        gradient_clip_val=settings.gradient_clip_val,
-        log_every_n_steps=settings.log_every_n_steps,
-        max_steps=steps,
-        max_epochs=-1,
-        logger=CSVLogger(log_dir, name="logs", version=""),
-        callbacks=[callback],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=log_dir,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )

@@ -12,9 +12,11 @@ from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model, save_model
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.training import ReporterCallback, StudentModule, make_trainer
+from stylectl.pipelines.trainer import fit
+from stylectl.pipelines.training import StudentModule
 
 OUTPUT = "student.safetensors"
+GRIDS = "val"
 
 
 def run(ctx: StageContext) -> dict:
@@ -24,12 +26,10 @@ def run(ctx: StageContext) -> dict:
     student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion))
     vgg = VGGFeatures(settings.perceptual_layers) if settings.perceptual_weight > 0 else None
     module = StudentModule(student, teacher, settings.lr, settings.pixel_loss, settings.pixel_weight,
-                           settings.perceptual_weight, settings.perceptual_layers, vgg)
+                           ctx.out_dir / GRIDS, settings.perceptual_weight, settings.perceptual_layers, vgg)
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
                              config.seed, config.data.eval_size, config.data.max_side)
-    progress = ReporterCallback(ctx.reporter, "distill", settings.steps)
-    trainer = make_trainer(settings.trainer, settings.steps, ctx.out_dir, progress)
-    trainer.fit(module, datamodule=data)
+    trainer, progress = fit(ctx, module, data, settings.trainer, settings.steps, "distill")
     if trainer.is_global_zero:
         save_model(student, ctx.out_dir / OUTPUT)
     return {

@@ -20,7 +20,8 @@ from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model, save_model, spec_of
 from stylectl.pipelines.stages.distill import fidelity
-from stylectl.pipelines.training import ReporterCallback, StudentModule, make_trainer
+from stylectl.pipelines.trainer import fit
+from stylectl.pipelines.training import StudentModule
 
 OUTPUT = "student.safetensors"
 
@@ -43,9 +44,8 @@ def run(ctx: StageContext) -> dict:
     if settings.finetune_steps:
         data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.finetune_steps,
                                  config.seed, config.data.eval_size, config.data.max_side)
-        progress = ReporterCallback(ctx.reporter, "prune fine-tune", settings.finetune_steps)
-        trainer = make_trainer(config.student.trainer, settings.finetune_steps, ctx.out_dir, progress)
-        trainer.fit(StudentModule(student, teacher, settings.lr, config.student.pixel_loss, 1.0), datamodule=data)
+        module = StudentModule(student, teacher, settings.lr, config.student.pixel_loss, 1.0, ctx.out_dir / "val")
+        fit(ctx, module, data, config.student.trainer, settings.finetune_steps, "prune fine-tune")
     save_model(student, ctx.out_dir / OUTPUT)
     return {
         "pruned": True,

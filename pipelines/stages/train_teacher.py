@@ -13,9 +13,11 @@ from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.training import ReporterCallback, TeacherModule, make_trainer
+from stylectl.pipelines.trainer import fit
+from stylectl.pipelines.training import TeacherModule
 
 OUTPUT = "teacher.safetensors"
+GRIDS = "val"
 
 
 def run(ctx: StageContext) -> dict:
@@ -36,21 +38,21 @@ def run(ctx: StageContext) -> dict:
     before = distances()
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
                              config.seed, config.data.eval_size, config.data.max_side)
-    progress = ReporterCallback(ctx.reporter, "train-teacher", settings.steps)
-    trainer = make_trainer(settings.trainer, settings.steps, ctx.out_dir, progress)
-    trainer.fit(TeacherModule(model, loss, settings.lr), datamodule=data)
+    module = TeacherModule(model, loss, settings.lr, ctx.out_dir / GRIDS, settings.adversarial, style,
+                           settings.trainer.gradient_clip_val)
+    trainer, progress = fit(ctx, module, data, settings.trainer, settings.steps, "train-teacher")
     if data.skipped:
         ctx.warn(f"skipped {len(data.skipped)} unreadable image(s): {', '.join(p.name for p in data.skipped)}")
     if trainer.is_global_zero:
         save_model(model, ctx.out_dir / OUTPUT)
-    after = distances()
     return {
         "params": count_params(model),
         "macs": count_macs(model, config.data.eval_size),
         "eval_size": config.data.eval_size,
         "final_loss": progress.last_loss,
         "images_per_second": round(progress.images_per_second, 2),
+        "world_size": trainer.world_size,
         "skipped_images": len(data.skipped),
         "heldout_before": before,
-        "heldout_after": after,
+        "heldout_after": distances(),
     }

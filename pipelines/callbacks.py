@@ -1,0 +1,91 @@
+"""Lightning callbacks: progress for stylectl's reporter, a NaN guard, a Ctrl-C checkpoint."""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from stylectl.pipelines.errors import StylectlError
+from stylectl.pipelines.progress import Reporter
+
+RESUME_CHECKPOINT = "last.ckpt"
+
+
+class ReporterCallback(pl.Callback):
+    """Feeds training progress to the stylectl reporter (rank zero only) and measures throughput."""
+
+    def __init__(self, reporter: Reporter, description: str, total_steps: int) -> None:
+        self.reporter = reporter
+        self.description = description
+        self.total_steps = total_steps
+        self.batches = 0
+        self.samples = 0
+        self.seconds = 0.0
+        self.last_loss = float("nan")
+        self._stack = ExitStack()
+        self._task = None
+        self._started = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._started = time.monotonic()
+        # On --resume the loop starts part-way; count from where it stands.
+        self.batches = trainer.global_step // getattr(module, "optimizer_steps_per_batch", 1)
+        if trainer.is_global_zero:
+            self._task = self._stack.enter_context(self.reporter.task(self.description, self.total_steps))
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
+        self.batches += 1
+        self.samples += batch.shape[0] * trainer.world_size
+        self.last_loss = float(outputs["loss"])
+        if self._task:
+            self._task.update(min(self.batches, self.total_steps), loss=self.last_loss)
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.seconds = time.monotonic() - self._started
+        self._stack.close()
+
+    @property
+    def images_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds else 0.0
+
+
+class FiniteLossGuard(pl.Callback):
+    """Stop at the first NaN/inf loss, before the checkpoint callback can save a broken model.
+
+    Lightning runs ModelCheckpoint after the other callbacks, so the last checkpoint on disk
+    is always from a step whose loss was finite.
+    """
+
+    def __init__(self, description: str, resume_dir: Path) -> None:
+        self.description = description
+        self.resume_dir = resume_dir
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
+        loss = float(outputs["loss"])
+        if not math.isfinite(loss):
+            saved = self.resume_dir / RESUME_CHECKPOINT
+            kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint was saved yet"
+            raise StylectlError(
+                f"{self.description}: loss became {loss} at step {trainer.global_step}; stopped ({kept}). "
+                "Try a lower learning rate, gradient clipping (trainer.gradient_clip_val) or 32-true precision."
+            )
+
+
+class InterruptCheckpoint(pl.Callback):
+    """On Ctrl-C, save a checkpoint the next `--resume` continues from."""
+
+    def __init__(self, reporter: Reporter, resume_dir: Path) -> None:
+        self.reporter = reporter
+        self.resume_dir = resume_dir
+
+    def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt) or trainer.world_size > 1:
+            return  # in DDP the periodic checkpoints are what a resume uses
+        path = self.resume_dir / RESUME_CHECKPOINT
+        trainer.save_checkpoint(path)
+        self.reporter.line(f"interrupted at step {trainer.global_step}; saved {path}; "
+                           "run the same command with --resume to continue")
