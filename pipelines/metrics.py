@@ -25,3 +25,10 @@ def max_abs_error(output: torch.Tensor, reference: torch.Tensor) -> float:
 def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Run a model one image at a time (exported graphs have batch size 1)."""
     return torch.cat([model(image[None]) for image in images])
+
+
+def fidelity(model: nn.Module, teacher: nn.Module, heldout: torch.Tensor) -> dict[str, float]:
+    """PSNR and SSIM of a model's output against the teacher's on held-out photos."""
+    target = predict(teacher.eval(), heldout)
+    output = predict(model.eval(), heldout)
+    return {"psnr_vs_teacher": psnr(output, target), "ssim_vs_teacher": ssim(output, target)}

@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.datamodule import ContentDataModule
-from stylectl.pipelines.metrics import predict, psnr, ssim
+from stylectl.pipelines.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model, save_model
 from stylectl.pipelines.models.student import StudentNet, student_params
@@ -41,9 +41,3 @@ def run(ctx: StageContext) -> dict:
         **fidelity(student, teacher, eval_batch(ctx.images.heldout, config.data.eval_size)),
     }
 
-
-def fidelity(student, teacher, heldout) -> dict[str, float]:
-    """PSNR and SSIM of the student against the teacher on held-out photos."""
-    target = predict(teacher.eval(), heldout)
-    output = predict(student.eval(), heldout)
-    return {"psnr_vs_teacher": psnr(output, target), "ssim_vs_teacher": ssim(output, target)}

@@ -17,9 +17,9 @@ from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.datamodule import ContentDataModule
 from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model, save_model, spec_of
-from stylectl.pipelines.stages.distill import fidelity
 from stylectl.pipelines.trainer import fit
 from stylectl.pipelines.training import StudentModule
 
