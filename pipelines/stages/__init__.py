@@ -38,9 +38,10 @@ class StageInfo:
 STAGES: tuple[StageInfo, ...] = (
     StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"), ("data", "style"),
               "Train the fast-neural-style teacher with a VGG19 perceptual loss."),
-    StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "student"), ("data",),
+    StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "style", "student"), ("data", "style"),
               "Distill the teacher into a small NPU-friendly student."),
-    StageInfo("prune", "prune", ("train-teacher", "distill"), ("seed", "data", "prune"), ("data",),
+    StageInfo("prune", "prune", ("train-teacher", "distill"), ("seed", "data", "style", "student", "prune"),
+              ("data", "style"),
               "Remove student channels (torch-pruning) and fine-tune against the teacher."),
     StageInfo("quantize", "quantize", ("prune",), ("seed", "data", "quantize"), ("data",),
               "Quantize the student to int8 (PT2E) with calibration photos."),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytorch_lightning as pl
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch
+from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.datamodule import ContentDataModule
+from stylectl.pipelines.distill_loss import DistillationLoss
 from stylectl.pipelines.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
-from stylectl.pipelines.models.spec import load_model, save_model
+from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.student import StudentNet, student_params
-from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.teacher_artifact import is_torch_teacher, load_teacher
 from stylectl.pipelines.trainer import fit
 from stylectl.pipelines.training import StudentModule
 
@@ -22,11 +23,12 @@ GRIDS = "val"
 def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.student
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    teacher = load_model(ctx.inputs["train-teacher"].path("teacher.safetensors"))
+    teacher = load_teacher(ctx.inputs["train-teacher"])
     student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion))
-    vgg = VGGFeatures(settings.perceptual_layers) if settings.perceptual_weight > 0 else None
-    module = StudentModule(student, teacher, settings.lr, settings.pixel_loss, settings.pixel_weight,
-                           ctx.out_dir / GRIDS, settings.perceptual_weight, settings.perceptual_layers, vgg)
+    style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
+    loss = DistillationLoss(student, teacher, settings, style)
+    module = StudentModule(loss, settings.lr, ctx.out_dir / GRIDS, settings.adversarial,
+                           settings.trainer.gradient_clip_val)
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
                              config.seed, config.data.eval_size, config.data.max_side)
     trainer, progress = fit(ctx, module, data, settings.trainer, settings.steps, "distill")
@@ -35,7 +37,7 @@ def run(ctx: StageContext) -> dict:
     return {
         "params": count_params(student),
         "macs": count_macs(student, config.data.eval_size),
-        "teacher_macs": count_macs(teacher, config.data.eval_size),
+        "teacher_macs": count_macs(teacher, config.data.eval_size) if is_torch_teacher(teacher) else None,
         "final_loss": progress.last_loss,
         "images_per_second": round(progress.images_per_second, 2),
         **fidelity(student, teacher, eval_batch(ctx.images.heldout, config.data.eval_size)),

@@ -25,6 +25,7 @@ from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.quant.pt2e import load_quantized
 from stylectl.pipelines.report import COLUMNS, write_reports
+from stylectl.pipelines.teacher_artifact import is_torch_teacher, load_teacher, teacher_file
 
 TEACHER_ONNX = "teacher_fp32.onnx"
 GRID = "samples.png"
@@ -36,8 +37,8 @@ def run(ctx: StageContext) -> dict:
     heldout = eval_batch(ctx.images.heldout, size)
     vgg = VGGFeatures(sorted({*settings.style_layers, *settings.content_layers}))
     style = style_tensor(config.style.image, config.style.size)
-    teacher_path = ctx.inputs["train-teacher"].path("teacher.safetensors")
-    teacher = load_model(teacher_path)
+    teacher_path = teacher_file(ctx.inputs["train-teacher"])
+    teacher = load_teacher(ctx.inputs["train-teacher"])
     reference = predict(teacher, heldout)
 
     def quality(output: torch.Tensor) -> dict[str, float]:
@@ -62,24 +63,32 @@ def run(ctx: StageContext) -> dict:
     rows, outputs = [], {"content": heldout}
     for name, model, source, path in torch_models:
         outputs[name] = predict(model, heldout)
-        rows.append({"artifact": name, "runtime": "torch", "kind": "torch", "file": str(path) if path else None,
-                     "mmacs": count_macs(source, size) / 1e6, "params": count_params(source),
+        counted = is_torch_teacher(source)
+        rows.append({"artifact": name, "runtime": "torch" if counted else "onnxruntime", "kind": "torch",
+                     "file": str(path) if path else None,
+                     "mmacs": count_macs(source, size) / 1e6 if counted else None,
+                     "params": count_params(source) if counted else None,
                      "size_mb": path.stat().st_size / 1e6 if path else None, **quality(outputs[name])})
     save_grid(outputs, ctx.out_dir / GRID)
 
-    export_onnx(teacher, size, config.export.opset, ctx.out_dir / TEACHER_ONNX)
+    # (name, file, MMACs, the input it takes, its outputs on the held-out photos)
+    if is_torch_teacher(teacher):
+        export_onnx(teacher, size, config.export.opset, ctx.out_dir / TEACHER_ONNX)
+        baseline = (ctx.out_dir / TEACHER_ONNX, heldout[0], None)
+    else:  # an imported ONNX teacher is its own baseline, fed in its own range and layout
+        baseline = (teacher_path, teacher.model_input(heldout[:1])[0], reference)
     export_folder = ctx.inputs["export"].folder
-    onnx_files = [("teacher", ctx.out_dir / TEACHER_ONNX, rows[0]["mmacs"])]
-    onnx_files += [(f"student {row['variant']}", export_folder / row["file"], rows[2]["mmacs"])
+    onnx_files = [("teacher", *baseline[:2], rows[0]["mmacs"], baseline[2])]
+    onnx_files += [(f"student {row['variant']}", export_folder / row["file"], heldout[0], rows[2]["mmacs"], None)
                    for row in ctx.inputs["export"].metrics["rows"]]
     with ctx.reporter.task("latency", len(onnx_files)) as task:
-        for index, (name, path, mmacs) in enumerate(onnx_files):
-            timing = time_onnx(path, heldout[0], settings.threads, settings.warmup, settings.runs)
-            rows.append({"artifact": f"{name} ({path.suffix[1:]})", "runtime": "onnxruntime", "kind": "onnx",
+        for index, (name, path, example, mmacs, known_outputs) in enumerate(onnx_files):
+            timing = time_onnx(path, example, settings.threads, settings.warmup, settings.runs)
+            produced = known_outputs if known_outputs is not None else run_onnx(path, heldout, settings.threads)
+            rows.append({"artifact": f"{name} (onnx)", "runtime": "onnxruntime", "kind": "onnx",
                          "file": str(path), "mmacs": mmacs, "params": None, "size_mb": path.stat().st_size / 1e6,
                          "latency_ms": timing["median_ms"], "p90_ms": timing["p90_ms"],
-                         "gmacs_per_s": mmacs / timing["median_ms"],
-                         **quality(run_onnx(path, heldout, settings.threads))})
+                         "gmacs_per_s": mmacs / timing["median_ms"] if mmacs else None, **quality(produced)})
             task.update(index + 1)
     teacher_onnx, *student_files = rows[len(torch_models):]
     for row in (teacher_onnx, *student_files):

@@ -14,12 +14,14 @@ from torch import nn
 
 from stylectl.pipelines.config import PruneConfig
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch
+from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.datamodule import ContentDataModule
+from stylectl.pipelines.distill_loss import DistillationLoss
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model, save_model, spec_of
+from stylectl.pipelines.teacher_artifact import load_teacher
 from stylectl.pipelines.trainer import fit
 from stylectl.pipelines.training import StudentModule
 
@@ -34,7 +36,7 @@ def run(ctx: StageContext) -> dict:
         return {"pruned": False}
     pl.seed_everything(config.seed, workers=True, verbose=False)
     student = load_model(source)
-    teacher = load_model(ctx.inputs["train-teacher"].path("teacher.safetensors"))
+    teacher = load_teacher(ctx.inputs["train-teacher"])
     heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
     before = {"params": count_params(student), "macs": count_macs(student, config.data.eval_size),
               **fidelity(student, teacher, heldout)}
@@ -44,7 +46,10 @@ def run(ctx: StageContext) -> dict:
     if settings.finetune_steps:
         data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.finetune_steps,
                                  config.seed, config.data.eval_size, config.data.max_side)
-        module = StudentModule(student, teacher, settings.lr, config.student.pixel_loss, 1.0, ctx.out_dir / "val")
+        # The fine-tune restores what pruning lost with the distillation recipe itself.
+        loss = DistillationLoss(student, teacher, config.student, style_tensor(config.style.image, config.style.size))
+        module = StudentModule(loss, settings.lr, ctx.out_dir / "val", config.student.adversarial,
+                               config.student.trainer.gradient_clip_val)
         fit(ctx, module, data, config.student.trainer, settings.finetune_steps, "prune fine-tune")
     save_model(student, ctx.out_dir / OUTPUT)
     return {

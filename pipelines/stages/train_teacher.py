@@ -1,27 +1,34 @@
-"""train-teacher: fit a fast-neural-style network to one style with a VGG19 perceptual loss."""
+"""train-teacher: fit a fast-neural-style network to one style with a VGG19 perceptual loss,
+or import the user's ONNX model as the teacher (`teacher.onnx`)."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytorch_lightning as pl
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.datamodule import ContentDataModule
+from stylectl.pipelines.grid import save_grid
 from stylectl.pipelines.losses import PerceptualLoss, content_distance, style_distance
 from stylectl.pipelines.metrics import predict
 from stylectl.pipelines.models.cost import count_macs, count_params
+from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.trainer import fit
+from stylectl.pipelines.teacher_artifact import ONNX_FILE, TORCH_FILE
 from stylectl.pipelines.training import TeacherModule
 
-OUTPUT = "teacher.safetensors"
 GRIDS = "val"
 
 
 def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.teacher
+    if settings.onnx is not None:
+        return import_onnx(ctx)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     vgg = VGGFeatures(sorted({*settings.content_layers, *settings.style_layers}), settings.vgg_weights)
     style = style_tensor(config.style.image, config.style.size)
@@ -44,7 +51,7 @@ def run(ctx: StageContext) -> dict:
     if data.skipped:
         ctx.warn(f"skipped {len(data.skipped)} unreadable image(s): {', '.join(p.name for p in data.skipped)}")
     if trainer.is_global_zero:
-        save_model(model, ctx.out_dir / OUTPUT)
+        save_model(model, ctx.out_dir / TORCH_FILE)
     return {
         "params": count_params(model),
         "macs": count_macs(model, config.data.eval_size),
@@ -55,4 +62,24 @@ def run(ctx: StageContext) -> dict:
         "skipped_images": len(data.skipped),
         "heldout_before": before,
         "heldout_after": distances(),
+    }
+
+
+def import_onnx(ctx: StageContext) -> dict:
+    """Take a user's ONNX model as the teacher: copy it in, check it runs on the held-out photos."""
+    config, onnx = ctx.config, ctx.config.teacher.onnx
+    target = ctx.out_dir / ONNX_FILE
+    shutil.copyfile(onnx.path, target)
+    teacher = OnnxTeacher(target, onnx.input_range, onnx.output_range, onnx.layout)
+    heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
+    stylized = teacher(heldout)
+    layers = ctx.config.teacher
+    vgg = VGGFeatures(sorted({*layers.content_layers, *layers.style_layers}), layers.vgg_weights)
+    style = style_tensor(config.style.image, config.style.size)
+    save_grid({"content": heldout, "teacher": stylized}, ctx.out_dir / GRIDS / "imported.png")
+    return {
+        "imported_from": onnx.path,
+        "eval_size": config.data.eval_size,
+        "heldout_after": {"style_distance": style_distance(vgg, stylized, style, layers.style_layers),
+                          "content_distance": content_distance(vgg, stylized, heldout, layers.content_layers)},
     }

@@ -1,0 +1,87 @@
+"""What the student is taught: the teacher's pixels, its VGG features, its inner features,
+and (optionally) the style image's Gram matrices.
+
+Feature distillation compares named intermediate outputs ("taps") of the two networks; a
+learned 1x1 conv per tap maps the student's narrower features to the teacher's width. The
+adapters are trained with the student and thrown away afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stylectl.pipelines.config import StudentConfig
+from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.losses import perceptual_distance, pixel_loss, style_grams, style_loss
+from stylectl.pipelines.models.vgg import VGGFeatures
+
+
+class _Recorder:
+    """Forward hooks that keep the latest output of each tapped module."""
+
+    def __init__(self, taps: dict[str, nn.Module], names: list[str]) -> None:
+        self.outputs: dict[str, Tensor] = {}
+        for name in names:
+            taps[name].register_forward_hook(self._hook(name))
+
+    def _hook(self, name: str) -> Callable:
+        def keep(module, inputs, output) -> None:
+            self.outputs[name] = output
+        return keep
+
+
+class DistillationLoss(nn.Module):
+    """Weighted distillation terms for one batch; `forward` returns (terms, student output, teacher output)."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, settings: StudentConfig, style: Tensor | None) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.settings = settings
+        vgg_layers = sorted({*(settings.perceptual_layers if settings.perceptual_weight else []),
+                             *(settings.style_layers if settings.style_weight else [])})
+        self.vgg = VGGFeatures(vgg_layers) if vgg_layers else None
+        if settings.style_weight:
+            for name, gram in style_grams(self.vgg, style, settings.style_layers).items():
+                self.register_buffer(f"gram_{name}", gram, persistent=False)
+        self.adapters = nn.ModuleDict()
+        if settings.feature_weight:
+            self._attach_feature_taps(settings.feature_taps)
+
+    def _attach_feature_taps(self, names: list[str]) -> None:
+        if not hasattr(self.teacher, "feature_taps"):
+            raise UserInputError("student.feature_weight: feature distillation needs a torch teacher "
+                                 "(an ONNX teacher exposes no inner features); set it to 0")
+        teacher_taps, student_taps = self.teacher.feature_taps(), self.student.feature_taps()
+        unknown = [name for name in names if name not in teacher_taps or name not in student_taps]
+        if unknown:
+            raise UserInputError(f"student.feature_taps: unknown tap(s) {unknown}; choose from {sorted(student_taps)}")
+        self.teacher_features = _Recorder(teacher_taps, names)
+        self.student_features = _Recorder(student_taps, names)
+        teacher_channels, student_channels = self.teacher.tap_channels(), self.student.tap_channels()
+        for name in names:
+            self.adapters[name] = nn.Conv2d(student_channels[name], teacher_channels[name], 1)
+
+    def forward(self, batch: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        settings = self.settings
+        with torch.no_grad():
+            target = self.teacher(batch)
+        output = self.student(batch)
+        terms = {"pixel": settings.pixel_weight * pixel_loss(output, target, settings.pixel_loss)}
+        if settings.perceptual_weight:
+            terms["perceptual"] = settings.perceptual_weight * perceptual_distance(
+                self.vgg, output, target, settings.perceptual_layers)
+        if settings.style_weight:
+            grams = {name: getattr(self, f"gram_{name}") for name in settings.style_layers}
+            terms["style"] = settings.style_weight * style_loss(self.vgg(output, settings.style_layers), grams)
+        if settings.feature_weight:
+            terms["feature"] = settings.feature_weight * sum(
+                F.mse_loss(self.adapters[name](self.student_features.outputs[name]),
+                           self.teacher_features.outputs[name].detach())
+                for name in self.adapters)
+        terms["total"] = sum(terms.values())
+        return terms, output, target

@@ -1,0 +1,45 @@
+"""Distillation terms: each weight switches its term on, adapters bridge the channel gap."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylectl.pipelines.config import StudentConfig
+from stylectl.pipelines.distill_loss import DistillationLoss
+from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.teacher import TransformerNet
+
+
+def _pair():
+    torch.manual_seed(0)
+    return StudentNet(**student_params(0.25, 1, 1.0)), TransformerNet(width=4, res_blocks=1).eval()
+
+
+def test_pixel_only_by_default():
+    student, teacher = _pair()
+    terms, output, target = DistillationLoss(student, teacher, StudentConfig(), None)(torch.rand(2, 3, 32, 32))
+    assert set(terms) == {"pixel", "total"}
+    assert output.shape == target.shape == (2, 3, 32, 32)
+
+
+def test_every_term_and_its_gradient_reach_the_student_and_adapters():
+    student, teacher = _pair()
+    settings = StudentConfig(perceptual_weight=1.0, perceptual_layers=["relu1_2"], style_weight=1.0,
+                             style_layers=["relu1_2"], feature_weight=1.0)
+    loss = DistillationLoss(student, teacher, settings, torch.rand(3, 32, 32))
+    terms, _, _ = loss(torch.rand(2, 3, 32, 32))
+    assert set(terms) == {"pixel", "perceptual", "style", "feature", "total"}
+    assert all(torch.isfinite(value) and value > 0 for value in terms.values())
+    terms["total"].backward()
+    assert all(adapter.weight.grad is not None for adapter in loss.adapters.values())
+    assert student.stem.conv.weight.grad is not None
+    assert all(p.grad is None for p in teacher.parameters())
+    assert set(loss.adapters) == {"down2", "res_last", "up1"}
+
+
+def test_unknown_feature_tap_is_a_config_error():
+    student, teacher = _pair()
+    with pytest.raises(UserInputError, match="student.feature_taps: unknown tap"):
+        DistillationLoss(student, teacher, StudentConfig(feature_weight=1.0, feature_taps=["nope"]), None)
