@@ -61,12 +61,18 @@ def _stage_command(stage: StageInfo):
             None, "--force", help=f"Redo STAGE even if cached; a bare --force redoes {stage.name} itself (repeatable)."
         ),
         resume: bool = options.ResumeOpt,
+        sweep: Optional[str] = typer.Option(
+            None, "--sweep", help="Run once per value and tabulate/plot: --sweep student.width=0.25,0.5,1.0"
+        ),
         checkpoints: Path = options.CheckpointsOpt,
         as_json: bool = options.JsonOpt,
         plain: bool = options.PlainOpt,
     ) -> None:
         from stylectl.pipelines.runner import plan_stage
 
+        if sweep:
+            _sweep(stage.name, config, set_, sweep, checkpoints, plain)
+            return
         for name in force or []:
             _check_stage(name, "--force")
         forced = {stage.name if name == "all" else name for name in force or []}
@@ -74,6 +80,15 @@ def _stage_command(stage: StageInfo):
 
     command.__doc__ = f"{stage.help} Builds or reuses the stages it needs."
     return command
+
+
+def _sweep(stage: str, config: Path, overrides, spec: str, checkpoints: Path, plain: bool) -> None:
+    from stylectl.pipelines.progress import make_reporter
+    from stylectl.pipelines.sweep import run_sweep
+
+    folder = run_sweep(config, overrides or [], stage, spec, checkpoints, make_reporter(plain or None))
+    print((folder / "sweep.md").read_text(), end="")
+    print(f"sweep table and plot: {folder}")
 
 
 def register(app: typer.Typer) -> None:

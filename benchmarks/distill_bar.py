@@ -1,0 +1,92 @@
+"""Issue 4's bar, measured in one run: the default student against the classic teacher.
+
+- MACs: default student vs the classic fast-neural-style teacher (width 32, 5 blocks) at 256.
+- Fidelity: PSNR / SSIM of the distilled student against the teacher it learned from, on the
+  built-in held-out photos (from the distill stage's manifest).
+- Speed: fp32 onnxruntime latency, 1 thread, 256x256, student vs classic teacher, timed in
+  alternating rounds in this process (median of the round medians).
+
+Usage: .venv/bin/python benchmarks/distill_bar.py [--config benchmarks/distill_bar.yaml]
+Writes benchmarks/RESULTS-distill.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.export.onnx import export_onnx
+from stylectl.pipelines.latency import time_onnx
+from stylectl.pipelines.models.cost import count_macs, count_params
+from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.report import machine
+from stylectl.pipelines.runner import plan_stage, run_stages
+
+SIZE, ROUNDS, RUNS, WARMUP = 256, 5, 20, 5
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=HERE / "distill_bar.yaml")
+    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    distill = run_stages(config, plan_stage("distill"), args.checkpoints, PlainReporter())[-1].artifact
+    student = load_model(distill.path("student.safetensors"))
+    torch.manual_seed(0)
+    classic = TransformerNet(width=32, res_blocks=5, norm="instance").eval()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        files = {"classic teacher": Path(scratch) / "classic.onnx", "student": Path(scratch) / "student.onnx"}
+        export_onnx(classic, SIZE, 18, files["classic teacher"])
+        export_onnx(student, SIZE, 18, files["student"])
+        image = torch.rand(3, SIZE, SIZE)
+        medians = {name: [] for name in files}
+        for _ in range(ROUNDS):  # alternate, so drift on a noisy machine hits both alike
+            for name, path in files.items():
+                medians[name].append(time_onnx(path, image, 1, WARMUP, RUNS)["median_ms"])
+    latency = {name: statistics.median(values) for name, values in medians.items()}
+
+    macs = {"classic teacher": count_macs(classic, SIZE), "student": count_macs(student, SIZE)}
+    params = {"classic teacher": count_params(classic), "student": count_params(student)}
+    metrics = distill.metrics
+    rows = [
+        ("MACs at 256x256", f"{macs['classic teacher'] / 1e9:.2f} G", f"{macs['student'] / 1e6:.0f} M",
+         f"1/{macs['classic teacher'] / macs['student']:.1f}", "<= 1/25"),
+        ("parameters", f"{params['classic teacher']:,}", f"{params['student']:,}",
+         f"1/{params['classic teacher'] / params['student']:.1f}", ""),
+        ("fp32 onnxruntime latency, 1 thread", f"{latency['classic teacher']:.1f} ms", f"{latency['student']:.2f} ms",
+         f"{latency['classic teacher'] / latency['student']:.1f}x faster", ">= 20x"),
+        ("PSNR vs its teacher (held-out)", "-", f"{metrics['psnr_vs_teacher']:.2f} dB", "", ">= 28 dB"),
+        ("SSIM vs its teacher (held-out)", "-", f"{metrics['ssim_vs_teacher']:.3f}", "", ">= 0.90"),
+    ]
+    info = machine()
+    table = ["| measure | classic teacher | default student | ratio | bar |", "|---|---|---|---|---|"]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    text = "\n".join([
+        "# Distillation bar (issue 4)",
+        "",
+        f"Command: `.venv/bin/python benchmarks/distill_bar.py --config {args.config}`",
+        f"Machine: {info['cpu']}, {info['cores']} cores. Student: {config.student.steps} distillation steps "
+        f"(batch {config.student.batch_size}, {config.data.crop_size}px crops) from a teacher of width "
+        f"{config.teacher.width} trained {config.teacher.steps} steps; {distill.folder}.",
+        f"Latency: median of {ROUNDS} alternating rounds, each the median of {RUNS} runs after {WARMUP} warm-up.",
+        "",
+        *table,
+        "",
+    ])
+    print(text)
+    (HERE / "RESULTS-distill.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

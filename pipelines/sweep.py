@@ -1,0 +1,89 @@
+"""Sweep one config value over a list: run a stage per value, tabulate and plot the results.
+
+`stylectl distill CONFIG --sweep student.width=0.25,0.5,1.0` trains one student per width
+(each its own cache entry, the teacher shared) and writes sweep.json, sweep.md and
+sweep.png (quality against MACs) so the smallest student that meets the bar is easy to pick.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import yaml
+
+from stylectl.pipelines import artifacts
+from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.runner import plan_stage, run_stages
+
+QUALITY, COST = "psnr_vs_teacher", "macs"
+
+
+def parse_sweep(spec: str) -> tuple[str, list]:
+    """'student.width=0.25,0.5' -> ('student.width', [0.25, 0.5]); values are read as YAML."""
+    key, sep, raw = spec.partition("=")
+    values = [yaml.safe_load(value) for value in raw.split(",") if value.strip()]
+    if not sep or not key.strip() or len(values) < 2:
+        raise UserInputError(f"--sweep {spec}: expected KEY.PATH=V1,V2[,...] with two or more values")
+    return key.strip(), values
+
+
+def run_sweep(config_path: Path, overrides: list[str], stage: str, spec: str, checkpoints: Path,
+              reporter: Reporter) -> Path:
+    """Run `stage` once per value; return the folder holding the table and plot."""
+    key, values = parse_sweep(spec)
+    rows = []
+    for value in values:
+        config = load_config(config_path, [*overrides, f"{key}={json.dumps(value)}"])
+        reporter.line(f"sweep {key}={value}")
+        outcome = run_stages(config, plan_stage(stage), checkpoints, reporter)[-1]
+        numbers = {name: metric for name, metric in outcome.artifact.metrics.items()
+                   if isinstance(metric, (int, float)) and not isinstance(metric, bool)}
+        rows.append({key: value, **numbers, "folder": str(outcome.artifact.folder)})
+    slug = artifacts.sha256_bytes(artifacts.canonical_json([stage, key, values, overrides]).encode())[:12]
+    folder = checkpoints / config.name / "sweeps" / f"{stage}-{key}-{slug}"
+    artifacts.write_json_atomic(folder / "sweep.json", {"stage": stage, "key": key, "rows": rows})
+    artifacts.write_atomic(folder / "sweep.md", _markdown(key, rows).encode())
+    if all(QUALITY in row and COST in row for row in rows):
+        artifacts.write_atomic(folder / "sweep.png", _plot(key, rows))
+    return folder
+
+
+def _markdown(key: str, rows: list[dict]) -> str:
+    columns = [key] + [name for name in rows[0] if name not in (key, "folder")]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(column)) for column in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _plot(key: str, rows: list[dict]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    macs = [row[COST] / 1e6 for row in rows]
+    quality = [row[QUALITY] for row in rows]
+    axes.plot(macs, quality, marker="o")
+    for row, x, y in zip(rows, macs, quality):
+        axes.annotate(f"{key.split('.')[-1]}={row[key]}", (x, y), textcoords="offset points", xytext=(5, 5))
+    axes.set_xlabel("MMACs per image (eval size)")
+    axes.set_ylabel("PSNR vs teacher (dB)")
+    axes.set_title(f"sweep of {key}")
+    axes.grid(True, alpha=0.3)
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=120)
+    plt.close(figure)
+    return buffer.getvalue()
