@@ -13,7 +13,6 @@ Writes benchmarks/RESULTS-distill.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 
 from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.export.onnx import export_onnx
-from stylectl.pipelines.latency import time_onnx
+from stylectl.pipelines.latency import compare_onnx
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.teacher import TransformerNet
@@ -49,12 +48,7 @@ def main() -> None:
         files = {"classic teacher": Path(scratch) / "classic.onnx", "student": Path(scratch) / "student.onnx"}
         export_onnx(classic, SIZE, 18, files["classic teacher"])
         export_onnx(student, SIZE, 18, files["student"])
-        image = torch.rand(3, SIZE, SIZE)
-        medians = {name: [] for name in files}
-        for _ in range(ROUNDS):  # alternate, so drift on a noisy machine hits both alike
-            for name, path in files.items():
-                medians[name].append(time_onnx(path, image, 1, WARMUP, RUNS)["median_ms"])
-    latency = {name: statistics.median(values) for name, values in medians.items()}
+        latency = compare_onnx(files, torch.rand(3, SIZE, SIZE), 1, WARMUP, RUNS, ROUNDS)
 
     macs = {"classic teacher": count_macs(classic, SIZE), "student": count_macs(student, SIZE)}
     params = {"classic teacher": count_params(classic), "student": count_params(student)}

@@ -64,6 +64,9 @@ def _stage_command(stage: StageInfo):
         sweep: Optional[str] = typer.Option(
             None, "--sweep", help="Run once per value and tabulate/plot: --sweep student.width=0.25,0.5,1.0"
         ),
+        sensitivity: bool = typer.Option(
+            False, "--sensitivity", help="prune only: scan how much each layer's pruning costs, without pruning."
+        ),
         checkpoints: Path = options.CheckpointsOpt,
         as_json: bool = options.JsonOpt,
         plain: bool = options.PlainOpt,
@@ -72,6 +75,9 @@ def _stage_command(stage: StageInfo):
 
         if sweep:
             _sweep(stage.name, config, set_, sweep, checkpoints, plain)
+            return
+        if sensitivity:
+            _sensitivity(stage.name, config, set_, checkpoints, plain)
             return
         for name in force or []:
             _check_stage(name, "--force")
@@ -89,6 +95,20 @@ def _sweep(stage: str, config: Path, overrides, spec: str, checkpoints: Path, pl
     folder = run_sweep(config, overrides or [], stage, spec, checkpoints, make_reporter(plain or None))
     print((folder / "sweep.md").read_text(), end="")
     print(f"sweep table and plot: {folder}")
+
+
+def _sensitivity(stage: str, config: Path, overrides, checkpoints: Path, plain: bool) -> None:
+    from stylectl.pipelines.errors import UserInputError
+    from stylectl.pipelines.progress import make_reporter
+    from stylectl.pipelines.sensitivity import run_sensitivity
+
+    if stage != "prune":
+        raise UserInputError(f"--sensitivity: only `stylectl prune` has a sensitivity scan, not `{stage}`")
+    reporter = make_reporter(plain or None)
+    for build in options.load(config, overrides).per_style():
+        folder = run_sensitivity(build, checkpoints, reporter)
+        print((folder / "sensitivity.md").read_text(), end="")
+        print(f"sensitivity table and plot: {folder}")
 
 
 def register(app: typer.Typer) -> None:

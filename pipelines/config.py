@@ -215,18 +215,36 @@ class StudentConfig(Section):
 
 
 class PruneConfig(Section):
-    """Structured channel pruning of the student (torch-pruning DepGraph) plus a short fine-tune."""
+    """Structured channel pruning of the student (torch-pruning DepGraph), fine-tuned step by step."""
 
     enabled: bool = Field(True, description="False makes the stage a recorded no-op that passes the student on.")
-    channel_ratio: float = Field(0.25, ge=0, lt=1, description="Fraction of prunable channels to remove.")
-    importance: Literal["l1", "l2"] = Field("l2", description="Channel importance: weight magnitude norm.")
+    target: Literal["macs", "channels"] = Field(
+        "macs", description="What `ratio` removes: a share of the MACs, or of every prunable layer's channels."
+    )
+    ratio: float = Field(0.25, ge=0, lt=1, description="Share of the MACs (or channels) to remove.")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = Field(
+        "l2", description="Channel importance: weight magnitude (L1/L2), BatchNorm scale, or first-order Taylor "
+        "on the distillation loss."
+    )
+    allocation: Literal["uniform", "global"] = Field(
+        "uniform", description="Same share from every layer, or rank channels across layers (global)."
+    )
+    max_layer_ratio: float = Field(0.75, gt=0, lt=1, description="No layer loses more than this share of its channels.")
     ignore_layers: list[str] = Field(
-        ["head"], description="Student layer names (prefixes) whose output channels are never pruned."
+        ["head"], description="Student layer names (or name prefixes) whose output channels are never pruned."
     )
     round_to: int = Field(4, ge=1, description="Keep channel counts multiples of this (NPUs like multiples of 4 or 8).")
-    finetune_steps: int = Field(200, ge=0, description="Distillation fine-tune steps after pruning.")
+    schedule_steps: int = Field(2, ge=1, description="Prune in this many steps, each followed by a fine-tune.")
+    finetune_steps: int = Field(200, ge=0, description="Distillation fine-tune steps after each pruning step.")
     batch_size: int = Field(8, ge=1, description="Crops per fine-tune step.")
     lr: float = Field(1e-3, gt=0, description="Fine-tune learning rate.")
+    sparsity: float = Field(
+        0.0, ge=0, lt=1, description="Then zero this share of the remaining conv weights (global magnitude): smaller "
+        "compressed files, no speed-up on dense runtimes."
+    )
+    sensitivity_ratios: list[float] = Field(
+        [0.25, 0.5, 0.75], min_length=1, description="Ratios tried per layer by `stylectl prune --sensitivity`."
+    )
 
 
 class QuantizeConfig(Section):

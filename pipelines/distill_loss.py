@@ -62,8 +62,16 @@ class DistillationLoss(nn.Module):
             raise UserInputError(f"student.feature_taps: unknown tap(s) {unknown}; choose from {sorted(student_taps)}")
         self.teacher_features = _Recorder(teacher_taps, names)
         self.student_features = _Recorder(student_taps, names)
-        teacher_channels, student_channels = self.teacher.tap_channels(), self.student.tap_channels()
         for name in names:
+            self.adapters[name] = nn.Identity()  # sized by rebuild_adapters
+        self.rebuild_adapters()
+
+    def rebuild_adapters(self) -> None:
+        """Fresh 1x1 adapters sized to the student's current tap widths (they change when pruned)."""
+        if not self.adapters:
+            return
+        teacher_channels, student_channels = self.teacher.tap_channels(), self.student.tap_channels()
+        for name in self.adapters:
             self.adapters[name] = nn.Conv2d(student_channels[name], teacher_channels[name], 1)
 
     def forward(self, batch: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:

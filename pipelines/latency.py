@@ -45,3 +45,17 @@ def time_onnx(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: 
         session.run(None, feed)
         samples.append((time.perf_counter() - started) * 1000)
     return {"median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)), "runs": runs}
+
+
+def compare_onnx(files: dict[str, Path], image: torch.Tensor, threads: int, warmup: int, runs: int,
+                 rounds: int) -> dict[str, float]:
+    """Median latency (ms) of each file, timed in `rounds` alternating rounds.
+
+    Alternating means drift on a noisy machine (another job, thermal throttling) hits every
+    file alike, so the ratios between them hold even when the absolute numbers wander.
+    """
+    medians: dict[str, list[float]] = {name: [] for name in files}
+    for _ in range(rounds):
+        for name, path in files.items():
+            medians[name].append(time_onnx(path, image, threads, warmup, runs)["median_ms"])
+    return {name: statistics.median(values) for name, values in medians.items()}

@@ -128,6 +128,8 @@ def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
         found["data"] = resolve_content(config.data.content, config.data.holdout_fraction).fingerprint()
     if "style" in wanted:
         found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
+    if "teacher_onnx" in wanted and config.teacher.onnx is not None:
+        found["teacher_onnx"] = artifacts.sha256_file(Path(config.teacher.onnx.path))
     return found
 
 
@@ -141,7 +143,7 @@ def _stage_key(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact],
     """The stage's cache key, with the config sections and file digests that went into it."""
     sections = _section_values(config, stage)
     input_digests = {name: artifact.digest for name, artifact in inputs.items()}
-    stage_files = {name: fingerprints[name] for name in stage.fingerprints}
+    stage_files = {name: fingerprints[name] for name in stage.fingerprints if name in fingerprints}
     return artifacts.stage_key(stage.name, sections, input_digests, stage_files), sections, stage_files
 
 

@@ -17,8 +17,11 @@ from stylectl.pipelines.quiet import quiet_libraries
 
 
 def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataModule, settings: TrainerConfig,
-        steps: int, description: str) -> tuple[pl.Trainer, ReporterCallback]:
+        steps: int, description: str, logs: str = "logs") -> tuple[pl.Trainer, ReporterCallback]:
     """Train `module` for `steps` batches; resume from the stage's last checkpoint when asked.
+
+    Logs (CSV and TensorBoard) go to `out_dir/<logs>`; a stage that trains several times
+    names a folder per run so one does not overwrite another.
 
     Checkpoints go to the stage's resume folder, which survives a crash or Ctrl-C (the
     stage's output folder does not) and is removed once the stage succeeds.
@@ -43,8 +46,8 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
         log_every_n_steps=settings.log_every_n_steps,
         max_steps=optimizer_steps,
         max_epochs=-1,
-        logger=[CSVLogger(ctx.out_dir, name="logs", version=""),
-                TensorBoardLogger(ctx.out_dir, name="logs", version="tensorboard", default_hp_metric=False)],
+        logger=[CSVLogger(ctx.out_dir, name=logs, version=""),
+                TensorBoardLogger(ctx.out_dir, name=logs, version="tensorboard", default_hp_metric=False)],
         callbacks=callbacks,
         enable_progress_bar=False,
         enable_model_summary=False,

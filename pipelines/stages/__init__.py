@@ -20,7 +20,8 @@ class StageInfo:
     """One stage of the chain.
 
     `sections` are the config sections whose values feed the cache key; `fingerprints`
-    name the input files (content photos, style image) whose bytes feed it too.
+    name the input files (content photos, style image, an imported ONNX teacher) whose
+    bytes feed it too, where the config has them.
     """
 
     name: str
@@ -36,7 +37,8 @@ class StageInfo:
 
 
 STAGES: tuple[StageInfo, ...] = (
-    StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"), ("data", "style"),
+    StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"),
+              ("data", "style", "teacher_onnx"),
               "Train the fast-neural-style teacher with a VGG19 perceptual loss."),
     StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "style", "student"), ("data", "style"),
               "Distill the teacher into a small NPU-friendly student."),

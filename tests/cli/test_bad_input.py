@@ -33,7 +33,7 @@ CASES = [
     ("unknown builtin style", _with("style", "image", "builtin:great_wav"), [],
      ["bad.yaml:{image:}", "style.image", "unknown built-in 'builtin:great_wav'", "builtin:great_wave"]),
     ("missing style image", _with("style", "image", "nope.jpg"), [], ["style.image", "nope.jpg", "does not exist"]),
-    ("bad value", _with("prune", "channel_ratio", 1.5), [], ["prune.channel_ratio", "less than 1"]),
+    ("bad value", _with("prune", "ratio", 1.5), [], ["prune.ratio", "less than 1"]),
     ("invalid yaml", "name: [unclosed\n", [], ["bad.yaml:", "invalid YAML"]),
     ("not a mapping", "- a\n- b\n", [], ["bad.yaml", "mapping"]),
     ("missing name", "seed: 1\n", [], ["name", "required key is missing"]),

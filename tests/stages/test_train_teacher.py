@@ -103,7 +103,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
 
 def test_ctrl_c_leaves_a_checkpoint_that_resume_continues(tmp_path):
     data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
-    data["teacher"].update(steps=400, trainer={"accelerator": "cpu", "checkpoint_every_n_steps": 2,
+    data["teacher"].update(steps=1000, trainer={"accelerator": "cpu", "checkpoint_every_n_steps": 2,
                                                "val_every_n_steps": 0})
     config_path = tmp_path / "long.yaml"
     config_path.write_text(yaml.safe_dump(data))
