@@ -8,14 +8,13 @@ from typing import List, Optional
 import typer
 
 from stylectl.cli import options, summary
+from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.stages import STAGE_NAMES, STAGES, StageInfo
 
 StageChoice = typer.Option(None, help=f"One of: {', '.join(STAGE_NAMES)}.")
 
 
 def _check_stage(value: str | None, flag: str) -> None:
-    from stylectl.pipelines.errors import UserInputError
-
     if value is not None and value not in (*STAGE_NAMES, "all"):
         raise UserInputError(f"{flag} {value}: unknown stage (choose from {', '.join(STAGE_NAMES)})")
 
@@ -65,7 +64,10 @@ def _stage_command(stage: StageInfo):
             None, "--sweep", help="Run once per value and tabulate/plot: --sweep student.width=0.25,0.5,1.0"
         ),
         sensitivity: bool = typer.Option(
-            False, "--sensitivity", help="prune only: scan how much each layer's pruning costs, without pruning."
+            False, "--sensitivity", help="prune, quantize: scan what pruning or quantizing each layer alone costs."
+        ),
+        compare: bool = typer.Option(
+            False, "--compare", help="quantize only: also time every scheme in onnxruntime and plot them."
         ),
         checkpoints: Path = options.CheckpointsOpt,
         as_json: bool = options.JsonOpt,
@@ -76,6 +78,10 @@ def _stage_command(stage: StageInfo):
         if sweep:
             _sweep(stage.name, config, set_, sweep, checkpoints, plain)
             return
+        if compare:
+            if stage.name != "quantize":
+                raise UserInputError(f"--compare: only `stylectl quantize` compares schemes, not `{stage.name}`")
+            set_ = [*(set_ or []), "quantize.compare=true"]
         if sensitivity:
             _sensitivity(stage.name, config, set_, checkpoints, plain)
             return
@@ -98,15 +104,18 @@ def _sweep(stage: str, config: Path, overrides, spec: str, checkpoints: Path, pl
 
 
 def _sensitivity(stage: str, config: Path, overrides, checkpoints: Path, plain: bool) -> None:
-    from stylectl.pipelines.errors import UserInputError
     from stylectl.pipelines.progress import make_reporter
-    from stylectl.pipelines.sensitivity import run_sensitivity
 
-    if stage != "prune":
-        raise UserInputError(f"--sensitivity: only `stylectl prune` has a sensitivity scan, not `{stage}`")
+    if stage == "prune":
+        from stylectl.pipelines.sensitivity import run_sensitivity as scan
+    elif stage == "quantize":
+        from stylectl.pipelines.quant.sensitivity import run_quant_sensitivity as scan
+    else:
+        raise UserInputError(f"--sensitivity: only `stylectl prune` and `stylectl quantize` have a sensitivity "
+                             f"scan, not `{stage}`")
     reporter = make_reporter(plain or None)
     for build in options.load(config, overrides).per_style():
-        folder = run_sensitivity(build, checkpoints, reporter)
+        folder = scan(build, checkpoints, reporter)
         print((folder / "sensitivity.md").read_text(), end="")
         print(f"sensitivity table and plot: {folder}")
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
 
@@ -247,10 +247,116 @@ class PruneConfig(Section):
     )
 
 
+class SchemeConfig(Section):
+    """One quantization scheme: how weights and activations are stored and how ranges are found."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Short name used in tables and file names.")
+    kind: Literal["int", "fp16"] = Field(
+        "int", description="int: integer quantization in PT2E; fp16: weights and activations rounded to float16.")
+    method: Literal["ptq", "qat"] = Field(
+        "ptq", description="ptq: calibrate only; qat: fake-quantize, then fine-tune against the teacher.")
+    weight_bits: int = Field(8, description="Weight bits: 8, or 4 (int4 weights, stored in int8 containers).")
+    weight_granularity: Literal["per_channel", "per_tensor"] = Field(
+        "per_channel", description="One scale per output channel, or one per tensor.")
+    weight_symmetric: bool = Field(True, description="Symmetric weights (zero point 0), as NPUs expect.")
+    activation_bits: int | None = Field(
+        8, description="Activation bits: 8 or 16; null quantizes weights only (activations stay float).")
+    activation_granularity: Literal["per_tensor", "per_channel"] = Field(
+        "per_tensor", description="Activations are per-tensor; per_channel is rejected (no runtime supports it).")
+    activation_symmetric: bool = Field(False, description="Symmetric activations (signed); affine uses uint8/int16.")
+    calibration: Literal["minmax", "moving_average", "percentile", "mse", "entropy"] = Field(
+        "mse", description="Activation range: minmax, moving_average (EMA of min/max), percentile, mse "
+                           "(torch's histogram search that minimises the L2 quantization error) or entropy "
+                           "(the range minimising the KL divergence of the quantized histogram).")
+    percentile: float = Field(99.99, gt=50, le=100, description="Percentile kept by `calibration: percentile`.")
+    protect_output: bool = Field(
+        True, description="Calibrate the last conv (`head`) with min-max whatever `calibration` says, so the "
+                          "image range is never clipped (percentile calibration clips highlights otherwise).")
+    keep_float: list[str] = Field([], description="Student layers (name prefixes) left in float.")
+    equalize: bool = Field(False, description="Cross-layer equalization of consecutive convs before quantizing.")
+    bias_correction: bool = Field(
+        False, description="Empirical bias correction: subtract each conv's mean output error from weight rounding "
+                           "(measured on the calibration crops) from its bias.")
+    qat_steps: int = Field(200, ge=1, description="QAT fine-tune batches (method: qat).")
+    qat_lr: float = Field(1e-4, gt=0, description="QAT learning rate (method: qat).")
+
+    @field_validator("weight_bits")
+    @classmethod
+    def _weight_bits(cls, value: int) -> int:
+        if value not in (4, 8):
+            raise ValueError(f"{value}-bit weights are not supported; use 8 or 4")
+        return value
+
+    @field_validator("activation_bits")
+    @classmethod
+    def _activation_bits(cls, value: int | None) -> int | None:
+        if value not in (None, 8, 16):
+            raise ValueError(f"{value}-bit activations are not supported; use 8, 16 or null (weight-only)")
+        return value
+
+    @field_validator("activation_granularity")
+    @classmethod
+    def _activation_granularity(cls, value: str) -> str:
+        if value == "per_channel":
+            raise ValueError("per-channel activations are not supported by any target runtime; use per_tensor")
+        return value
+
+    def describe(self) -> str:
+        """One line for tables: what this scheme stores and how it was calibrated."""
+        if self.kind == "fp16":
+            return "fp16 weights and activations"
+        weights = (f"int{self.weight_bits} {self.weight_granularity.replace('_', '-')} "
+                   f"{'symmetric' if self.weight_symmetric else 'affine'} weights")
+        extras = [f"{self.method.upper()}"] + (["CLE"] if self.equalize else []) + \
+                 (["bias correction"] if self.bias_correction else []) + \
+                 ([f"float: {', '.join(self.keep_float)}"] if self.keep_float else [])
+        if self.activation_bits is None:
+            return f"{weights}, float activations; {', '.join(extras)}"
+        return (f"{weights}, int{self.activation_bits} {'symmetric' if self.activation_symmetric else 'affine'} "
+                f"activations ({self.calibration}); {', '.join(extras)}")
+
+
+def _default_schemes() -> list[SchemeConfig]:
+    return [SchemeConfig(name="int8")]
+
+
 class QuantizeConfig(Section):
-    """Post-training int8 quantization in PyTorch's PT2E flow (torchao)."""
+    """Quantization schemes, simulated in PyTorch's PT2E flow (torchao) and compared on equal terms."""
 
     calibration_images: int = Field(16, ge=1, description="Training crops used to calibrate activation ranges.")
+    schemes: list[SchemeConfig] = Field(
+        default_factory=_default_schemes, min_length=1, description="Schemes to build; each gets a result row.")
+    ship: str | None = Field(None, description="Scheme that export and evaluate use (default: the first).")
+    reference: bool = Field(
+        True, description="Also quantize with ONNX Runtime's quantize_static (QDQ, per-channel, min-max, same "
+                          "calibration crops) as a baseline row.")
+    min_psnr_vs_fp32: float = Field(
+        40.0, description="Quality budget for `stylectl quantize --sensitivity`: the fewest layers kept in float "
+                          "that bring the shipped scheme to this PSNR (dB) against the fp32 student.")
+    compare: bool = Field(False, description="Also time every scheme in onnxruntime and plot quality vs size "
+                                             "(`stylectl quantize CONFIG --compare` sets it).")
+
+    @field_validator("schemes")
+    @classmethod
+    def _unique_names(cls, schemes: list[SchemeConfig]) -> list[SchemeConfig]:
+        names = [scheme.name for scheme in schemes]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"scheme names must be unique; repeated: {', '.join(repeated)}")
+        return schemes
+
+    @model_validator(mode="after")
+    def _ship_exists(self) -> "QuantizeConfig":
+        self.shipped()
+        return self
+
+    def shipped(self) -> SchemeConfig:
+        """The scheme export and evaluate use."""
+        name = self.ship or self.schemes[0].name
+        for scheme in self.schemes:
+            if scheme.name == name:
+                return scheme
+        raise ValueError(f"no scheme named '{name}' (schemes: {[s.name for s in self.schemes]})")
 
 
 class ExportConfig(Section):
@@ -295,7 +401,7 @@ class RunConfig(Section):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig, description="Teacher network and training.")
     student: StudentConfig = Field(default_factory=StudentConfig, description="Student network and distillation.")
     prune: PruneConfig = Field(default_factory=PruneConfig, description="Channel pruning.")
-    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig, description="int8 quantization.")
+    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig, description="Quantization schemes.")
     export: ExportConfig = Field(default_factory=ExportConfig, description="Exported files.")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Evaluation and gates.")
 

@@ -52,7 +52,7 @@ def test_every_artifact_exists(first_run):
     _, outcomes = first_run
     folders = {o.stage: o.artifact.folder for o in outcomes}
     for stage, name in [("train-teacher", "teacher.safetensors"), ("distill", "student.safetensors"),
-                        ("prune", "student.safetensors"), ("quantize", "observers.safetensors"),
+                        ("prune", "student.safetensors"), ("quantize", "scheme_int8.safetensors"),
                         ("export", "student_fp32.onnx"), ("export", "student_int8.onnx"),
                         ("evaluate", "report.json"), ("evaluate", "report.md")]:
         assert (folders[stage] / name).stat().st_size > 0, (stage, name)
@@ -117,8 +117,8 @@ def test_single_stage_builds_only_its_dependencies_and_force_redoes_it(first_run
 def test_a_corrupted_output_is_not_taken_from_the_cache(first_run):
     checkpoints, outcomes = first_run
     quantize_folder = next(o.artifact.folder for o in outcomes if o.stage == "quantize")
-    observers = quantize_folder / "observers.safetensors"
-    observers.write_bytes(observers.read_bytes()[:-1] + b"\0")
+    state = quantize_folder / "scheme_int8.safetensors"
+    state.write_bytes(state.read_bytes()[:-1] + b"\0")
     outcomes = run_stages(_config(), plan_chain(None, "quantize", None), checkpoints, PlainReporter())
     assert _statuses(outcomes)["quantize"] == "ran"
 

@@ -115,6 +115,19 @@ class StudentNet(nn.Module):
             "up": [self.up1.pointwise.conv.out_channels, self.up2.pointwise.conv.out_channels],
         }
 
+    def equalization_pairs(self) -> list[tuple[str, str]]:
+        """Consecutive convs with only ReLU / nearest upsampling between them, for cross-layer
+        equalization. Convs feeding a residual add are left out: scaling one branch of an add
+        would change the sum."""
+        pairs = [("stem.conv", "down1.depthwise.conv"), ("down1.depthwise.conv", "down1.pointwise.conv"),
+                 ("down1.pointwise.conv", "down2.depthwise.conv"), ("down2.depthwise.conv", "down2.pointwise.conv")]
+        for index in range(len(self.blocks)):
+            pairs += [(f"blocks.{index}.expand.conv", f"blocks.{index}.depthwise.conv"),
+                      (f"blocks.{index}.depthwise.conv", f"blocks.{index}.project.conv")]
+        pairs += [("up1.depthwise.conv", "up1.pointwise.conv"), ("up1.pointwise.conv", "up2.depthwise.conv"),
+                  ("up2.depthwise.conv", "up2.pointwise.conv"), ("up2.pointwise.conv", "head")]
+        return pairs
+
     def feature_taps(self) -> dict[str, nn.Module]:
         """Modules whose outputs feature distillation compares with the teacher's taps of the same name."""
         return {"down2": self.down2, "res_last": self.blocks[-1], "up1": self.up1}

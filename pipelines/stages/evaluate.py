@@ -1,6 +1,6 @@
 """evaluate: quality, size and speed of every artifact of the build, on held-out photos.
 
-Rows: the teacher, the distilled student, the pruned student and the int8 simulation (in
+Rows: the teacher, the distilled student, the pruned student and the shipped quantization scheme (in
 torch), then the teacher and every exported file in onnxruntime. The teacher's ONNX file is
 written here only to time it: latency ratios need a baseline measured in the same run.
 """
@@ -23,7 +23,7 @@ from stylectl.pipelines.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.quant.pt2e import load_quantized
+from stylectl.pipelines.quant.build import MODEL, load_scheme
 from stylectl.pipelines.report import COLUMNS, write_reports
 from stylectl.pipelines.teacher_artifact import is_torch_teacher, load_teacher, teacher_file
 
@@ -49,8 +49,8 @@ def run(ctx: StageContext) -> dict:
     distilled_path = ctx.inputs["distill"].path("student.safetensors")
     pruned_path = ctx.inputs["prune"].path("student.safetensors")
     quantized = ctx.inputs["quantize"]
-    int8_source = load_model(quantized.path("model.safetensors"))
-    int8 = load_quantized(int8_source, quantized.path("observers.safetensors"), size)
+    int8_source = load_model(quantized.path(MODEL))
+    int8 = load_scheme(quantized, config)
     pruned = load_model(pruned_path)
     distilled = load_model(distilled_path)
     # (artifact, model that produces the outputs, model whose cost is counted, file or None)
@@ -58,7 +58,7 @@ def run(ctx: StageContext) -> dict:
         ("teacher", teacher, teacher, teacher_path),
         ("student", distilled, distilled, distilled_path),
         ("pruned student", pruned, pruned, pruned_path),
-        ("int8 student (sim)", int8, int8_source, None),
+        (f"{config.quantize.shipped().name} student (sim)", int8, int8_source, None),
     ]
     rows, outputs = [], {"content": heldout}
     for name, model, source, path in torch_models:

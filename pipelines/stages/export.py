@@ -1,7 +1,7 @@
-"""export: write runtime files for the fp32 and int8 student and prove each matches its source.
+"""export: write runtime files for the fp32 and quantized student and prove each matches its source.
 
 Each file is run in its runtime on held-out photos and compared with the torch model it came
-from (fp32 file vs fp32 model, int8 file vs the PT2E simulation). A variant that fails is a
+from (fp32 file vs fp32 model, the shipped scheme's file vs its PT2E simulation). A variant that fails is a
 row with its reason; the others still run; any failure fails the stage at the end.
 """
 
@@ -19,7 +19,7 @@ from stylectl.pipelines.export.onnx import export_onnx, op_counts
 from stylectl.pipelines.latency import run_onnx
 from stylectl.pipelines.metrics import max_abs_error, predict, psnr
 from stylectl.pipelines.models.spec import load_model
-from stylectl.pipelines.quant.pt2e import load_quantized
+from stylectl.pipelines.quant.build import load_scheme
 
 
 def run(ctx: StageContext) -> dict:
@@ -28,8 +28,7 @@ def run(ctx: StageContext) -> dict:
     quantized = ctx.inputs["quantize"]
     sources: dict[str, Callable[[], nn.Module]] = {
         "fp32": lambda: load_model(ctx.inputs["prune"].path("student.safetensors")),
-        "int8": lambda: load_quantized(load_model(quantized.path("model.safetensors")),
-                                       quantized.path("observers.safetensors"), size),
+        config.quantize.shipped().name: lambda: load_scheme(quantized, config),
     }
     heldout = eval_batch(ctx.images.heldout, size)
     rows = []

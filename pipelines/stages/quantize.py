@@ -1,7 +1,10 @@
-"""quantize: int8 post-training quantization of the (pruned) student in PT2E.
+"""quantize: build every scheme of the YAML on the (pruned) student, and compare them on equal terms.
 
-Calibration uses training crops at the evaluation size; fidelity is measured against the
-fp32 student on held-out photos, so the number shows what quantization alone costs.
+All schemes see the same calibration crops (training photos, at the evaluation size) and
+are scored on the same held-out photos, against the fp32 student (what quantization alone
+costs) and against the teacher (what the user sees). ONNX Runtime's own static
+quantization is scored alongside as the reference. The shipped scheme is what export and
+evaluate use.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ import shutil
 import torch
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, load_images
+from stylectl.pipelines.data import eval_batch, load_images, style_tensor
 from stylectl.pipelines.datamodule import RandomCropDataset
+from stylectl.pipelines.distill_loss import DistillationLoss
+from stylectl.pipelines.latency import run_onnx
 from stylectl.pipelines.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.spec import load_model
-from stylectl.pipelines.quant import pt2e
+from stylectl.pipelines.quant import compare, qat
+from stylectl.pipelines.quant.build import MODEL, build_scheme, calibration_crops, state_file
+from stylectl.pipelines.quant.ort_reference import quantize_reference
+from stylectl.pipelines.teacher_artifact import load_teacher
 
-MODEL = "model.safetensors"
-OBSERVERS = "observers.safetensors"
+REFERENCE = "ort_reference_int8.onnx"
 
 
 def run(ctx: StageContext) -> dict:
@@ -26,26 +33,46 @@ def run(ctx: StageContext) -> dict:
     size = config.data.eval_size
     source = ctx.inputs["prune"].path("student.safetensors")
     shutil.copyfile(source, ctx.out_dir / MODEL)
-    model = load_model(source)
+    model = load_model(source).eval()
+    teacher = load_teacher(ctx.inputs["train-teacher"])
 
     torch.manual_seed(config.seed)
-    prepared = pt2e.prepare(model, size)
-    images, _ = load_images(ctx.images.train, config.data.max_side)
-    crops = RandomCropDataset(images, size, settings.calibration_images, config.seed)
-    with torch.no_grad(), ctx.reporter.task("calibrate", len(crops)) as task:
-        for index in range(len(crops)):
-            prepared(crops[index][None])
-            task.update(index + 1)
-    observers = pt2e.save_observers(prepared, ctx.out_dir / OBSERVERS)
-    quantized = pt2e.convert(prepared)
-
+    calibration = calibration_crops(ctx.images.train, config)
     heldout = eval_batch(ctx.images.heldout, size)
-    reference = predict(model, heldout)
-    output = predict(quantized, heldout)
-    return {
-        "scheme": "int8 static: per-channel symmetric weights, per-tensor affine activations (x86 PT2E quantizer)",
-        "calibration_images": settings.calibration_images,
-        "observers": observers,
-        "psnr_vs_fp32": psnr(output, reference),
-        "ssim_vs_fp32": ssim(output, reference),
-    }
+    targets = {"fp32": predict(model, heldout), "teacher": predict(teacher, heldout)}
+
+    def score(output: torch.Tensor) -> dict:
+        return {f"{metric.__name__}_vs_{name}": metric(output, target)
+                for name, target in targets.items() for metric in (psnr, ssim)}
+
+    def train(prepared) -> float:
+        student_settings = config.student.model_copy(update={"feature_weight": 0.0})
+        loss = DistillationLoss(prepared, teacher, student_settings,
+                                style_tensor(config.style.image, config.style.size))
+        images, _ = load_images(ctx.images.train, config.data.max_side)
+        qat_crops = RandomCropDataset(images, size, scheme.qat_steps * qat.BATCH, config.seed + 1)
+        return qat.finetune(loss, scheme, qat_crops, ctx.reporter)
+
+    rows = [{"name": "fp32", "description": "float32 student (no quantization)",
+             "weight_bytes": compare.weight_bytes(model, None), **score(targets["fp32"])}]
+    simulated = {}
+    for scheme in settings.schemes:
+        simulated[scheme.name] = build_scheme(model, scheme, size, calibration, train, ctx.reporter,
+                                              ctx.out_dir / state_file(scheme))
+        rows.append({"name": scheme.name, "description": scheme.describe(),
+                     "weight_bytes": compare.weight_bytes(model, scheme),
+                     **score(predict(simulated[scheme.name], heldout))})
+        ctx.reporter.line(f"  {scheme.name}: PSNR vs fp32 {rows[-1]['psnr_vs_fp32']:.2f} dB")
+    if settings.reference:
+        path = quantize_reference(model, calibration, size, config.export.opset, ctx.out_dir / REFERENCE)
+        rows.append({"name": "ort_reference", "description": "onnxruntime quantize_static: QDQ, per-channel int8 "
+                     "weights, uint8 activations (min-max)", "weight_bytes": compare.weight_bytes(model, None, bits=8),
+                     "file": path.name, **score(run_onnx(path, heldout))})
+        ctx.reporter.line(f"  ort_reference: PSNR vs fp32 {rows[-1]['psnr_vs_fp32']:.2f} dB")
+    if settings.compare:
+        compare.time_rows(rows, model, simulated, ctx.out_dir, size, config.export.opset, ctx.reporter)
+    compare.write(rows, ctx.out_dir, with_latency=settings.compare)
+    shipped = next(row for row in rows if row["name"] == settings.shipped().name)
+    return {"ship": shipped["name"], "scheme": shipped["description"],
+            "calibration_images": settings.calibration_images,
+            "psnr_vs_fp32": shipped["psnr_vs_fp32"], "ssim_vs_fp32": shipped["ssim_vs_fp32"], "schemes": rows}
