@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -360,13 +360,25 @@ class QuantizeConfig(Section):
 
 
 class ExportConfig(Section):
-    """Files written for runtimes."""
+    """Files written for runtimes: formats and their options are checked against the table in
+    pipelines/export/formats.py."""
 
-    formats: list[Literal["onnx"]] = Field(["onnx"], min_length=1, description="Formats to write.")
+    formats: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"onnx": {}},
+        description="Formats to write: a list (onnx, tflite, coreml) or a mapping format -> options "
+                    "(variants, and each format's own options; see README).")
     opset: int = Field(18, ge=17, description="ONNX opset version.")
     parity_min_psnr: float = Field(
-        40.0, description="An exported file whose output is further than this PSNR (dB) from its torch source fails."
-    )
+        40.0, description="An fp16 or int8 file further than this PSNR (dB) from its torch source fails.")
+    parity_min_psnr_fp32: float = Field(
+        60.0, description="An fp32 file further than this PSNR (dB) from the fp32 student fails.")
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> dict[str, dict[str, Any]]:
+        from stylectl.pipelines.export.formats import resolve_formats
+
+        return resolve_formats(value)
 
 
 class GatesConfig(Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -37,12 +38,17 @@ def time_onnx(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: 
     """Median and p90 latency in milliseconds of one image through an ONNX file."""
     session = ort_session(path, threads)
     feed = {session.get_inputs()[0].name: image[None].numpy()}
+    return time_call(lambda: session.run(None, feed), warmup, runs)
+
+
+def time_call(call: Callable[[], object], warmup: int, runs: int) -> dict[str, float]:
+    """Median and p90 wall time in milliseconds of `call()` after `warmup` untimed calls."""
     for _ in range(warmup):
-        session.run(None, feed)
+        call()
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
-        session.run(None, feed)
+        call()
         samples.append((time.perf_counter() - started) * 1000)
     return {"median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)), "runs": runs}
 

@@ -8,8 +8,12 @@ still show.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import warnings
+from typing import Iterator
 
 QUIET_LOGGERS = {
     "pytorch_lightning": logging.WARNING,
@@ -36,3 +40,28 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(level)
     for pattern in IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
+
+
+@contextlib.contextmanager
+def converter_output_silenced() -> Iterator[None]:
+    """Send stdout and stderr, Python's and the C++ file descriptors', to /dev/null for a block.
+
+    litert-torch, ai-edge-quantizer, MLIR and coremltools print progress lines and banners
+    from Python and from C++; stdout must stay clean for `--json`. Failures still arrive as
+    exceptions, which stylectl reports itself.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)

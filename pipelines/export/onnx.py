@@ -1,8 +1,10 @@
-"""ONNX files from torch models (fp32) and from PT2E int8 graphs (QDQ), single file."""
+"""ONNX files: fp32, fp16 and int8 QDQ (lowered from the shipped PT2E scheme), one file each,
+run in onnxruntime."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import warnings
@@ -11,25 +13,76 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from stylectl.pipelines.export.source import ExportSource
+from stylectl.pipelines.latency import run_onnx, time_onnx
 from stylectl.pipelines.models.fold import fold_batchnorm
 
+class HalfPrecision(nn.Module):
+    """The model in float16 with float32 input and output (two Casts at the edges), so the
+    file plugs in where the fp32 one did."""
 
-def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path) -> None:
-    """Write `model` as one .onnx file with a fixed 1x3xSxS input, atomically, BatchNorm folded.
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).half()
 
-    The dynamo exporter lowers PT2E quantize/dequantize ops to QuantizeLinear /
-    DequantizeLinear, so the int8 simulation and the int8 file are one model. Its chatter
-    goes to stdout, which `--json` reserves, so it is captured.
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image.half()).float()
+
+
+def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path, dynamic_size: bool = False) -> None:
+    """Write `model` as one .onnx file (no external data), atomically, BatchNorm folded.
+
+    The input is 1x3xSxS, or 1x3xHxW with `dynamic_size`. The dynamo exporter lowers PT2E
+    quantize/dequantize ops to QuantizeLinear / DequantizeLinear, so the int8 simulation and
+    the int8 file are one model. Its chatter goes to stdout, which `--json` reserves, so it is
+    captured.
     """
     model = fold_batchnorm(model)
     example = torch.rand(1, 3, image_size, image_size)
+    shapes = None
+    if dynamic_size:
+        # the student needs multiples of 4: sizes 4..4096
+        height, width = torch.export.Dim("height", min=1, max=1024), torch.export.Dim("width", min=1, max=1024)
+        shapes = ({2: 4 * height, 3: 4 * width},)
     tmp = path.with_name(f".tmp-{path.name}")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (example,), dynamo=True, external_data=False, opset_version=opset,
-                                    input_names=["image"], output_names=["stylized"], verbose=False)
-        program.save(str(tmp))
-    os.replace(tmp, path)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, (example,), dynamo=True, external_data=False, opset_version=opset,
+                                        input_names=["image"], output_names=["stylized"], verbose=False,
+                                        dynamic_shapes=shapes)
+            program.save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write(variant: str, source: ExportSource, path: Path, options: dict, opset: int) -> nn.Module:
+    """Write one variant; returns the torch model the file must reproduce."""
+    if variant == "int8":
+        model = source.int8
+        export_onnx(model, source.image_size, opset, path)
+        return model
+    model = source.fp32 if variant == "fp32" else HalfPrecision(source.fp32)
+    export_onnx(model, source.image_size, opset, path, dynamic_size=options["dynamic_size"])
+    return model
+
+
+def run(path: Path, images: torch.Tensor, threads: int, options: dict) -> torch.Tensor:
+    return run_onnx(path, images, threads)
+
+
+def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, options: dict) -> dict:
+    return time_onnx(path, image, threads, warmup, runs)
+
+
+def inspect(path: Path) -> dict:
+    """Op counts and the input shape (a name instead of a number marks a dynamic axis)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    shape = [dim.dim_param or dim.dim_value for dim in graph.input[0].type.tensor_type.shape.dim]
+    return {"ops": op_counts(path), "input_shape": shape}
 
 
 def op_counts(path: Path) -> dict[str, int]:

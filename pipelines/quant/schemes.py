@@ -83,6 +83,11 @@ def _activation_spec(scheme: SchemeConfig, qat: bool, calibration: str):
                             is_dynamic=False, observer_or_fake_quant_ctr=observer)
 
 
+def activation_observer(scheme: SchemeConfig):
+    """The PTQ observer constructor the scheme calibrates activations with (for other quantizers)."""
+    return _activation_spec(scheme, qat=False, calibration=scheme.calibration).observer_or_fake_quant_ctr
+
+
 def quantization_config(scheme: SchemeConfig, qat: bool, calibration: str | None = None):
     """The torchao QuantizationConfig for a scheme (activation calibration overridable per layer)."""
     from torchao.quantization.pt2e.quantizer import QuantizationConfig

@@ -1,61 +1,88 @@
-"""export: write runtime files for the fp32 and quantized student and prove each matches its source.
+"""export: write a file per format and variant, and prove each computes what its source does.
 
-Each file is run in its runtime on held-out photos and compared with the torch model it came
-from (fp32 file vs fp32 model, the shipped scheme's file vs its PT2E simulation). A variant that fails is a
-row with its reason; the others still run; any failure fails the stage at the end.
+Formats and their options come from the table in export/formats.py. Each file is run in its
+runtime on held-out photos and compared with the torch model it came from (fp32 files with
+the fp32 student, fp16 files with the fp16-rounded student, int8 files with their PT2E
+simulation). A variant that fails is a row with its reason and the others still run; any
+failure then fails the stage with every reason in one message.
 """
 
 from __future__ import annotations
 
+import importlib
+import shutil
 from pathlib import Path
-from typing import Callable
-
-from torch import nn
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.errors import StylectlError
-from stylectl.pipelines.export.onnx import export_onnx, op_counts
-from stylectl.pipelines.latency import run_onnx
+from stylectl.pipelines.export.formats import FORMATS
+from stylectl.pipelines.export.source import ExportSource
 from stylectl.pipelines.metrics import max_abs_error, predict, psnr
-from stylectl.pipelines.models.spec import load_model
-from stylectl.pipelines.quant.build import load_scheme
+from stylectl.pipelines.quiet import converter_output_silenced
 
 
 def run(ctx: StageContext) -> dict:
     config = ctx.config
-    size = config.data.eval_size
-    quantized = ctx.inputs["quantize"]
-    sources: dict[str, Callable[[], nn.Module]] = {
-        "fp32": lambda: load_model(ctx.inputs["prune"].path("student.safetensors")),
-        config.quantize.shipped().name: lambda: load_scheme(quantized, config),
-    }
-    heldout = eval_batch(ctx.images.heldout, size)
+    source = ExportSource(config, ctx.inputs["quantize"], list(ctx.images.train))
+    heldout = eval_batch(ctx.images.heldout, source.image_size)
     rows = []
-    for file_format in config.export.formats:
-        for variant, build in sources.items():
-            path = ctx.out_dir / f"student_{variant}.{file_format}"
-            rows.append(_export_one(file_format, variant, build, path, heldout, config.export))
-            ctx.reporter.line(f"  {path.name}: {rows[-1]['status']}")
+    for name, options in config.export.formats.items():
+        for variant in options["variants"]:
+            path = ctx.out_dir / f"student_{variant}{FORMATS[name].suffix}"
+            rows.append(_export_one(name, variant, source, path, heldout, options, config.export))
+            ctx.reporter.line(f"  {path.name}: {rows[-1]['status']}"
+                              + (f" ({rows[-1]['reason']})" if rows[-1].get("reason") else ""))
     failed = [row for row in rows if row["status"] != "ok"]
     if failed:
-        raise StylectlError("; ".join(f"{row['file']}: {row['reason']}" for row in failed))
+        raise StylectlError("export failed: " + "; ".join(f"{row['file']}: {row['reason']}" for row in failed))
     return {"rows": rows}
 
 
-def _export_one(file_format: str, variant: str, build: Callable[[], nn.Module], path: Path, heldout, settings) -> dict:
-    row = {"format": file_format, "variant": variant, "file": path.name, "runtime": "onnxruntime"}
+def _export_one(file_format: str, variant: str, source: ExportSource, path: Path, heldout, options: dict,
+                settings) -> dict:
+    module = importlib.import_module(FORMATS[file_format].module)
+    row = {"format": file_format, "variant": variant, "file": path.name, "options": _file_options(options)}
     try:
-        model = build()
-        export_onnx(model, heldout.shape[-1], settings.opset, path)
-        output, reference = run_onnx(path, heldout), predict(model, heldout)
-        row.update(bytes=path.stat().st_size, parity_psnr=psnr(output, reference),
-                   parity_max_abs=max_abs_error(output, reference), ops=op_counts(path))
-        if row["parity_psnr"] < settings.parity_min_psnr:
-            row.update(status="failed", reason=f"parity {row['parity_psnr']:.1f} dB < {settings.parity_min_psnr} dB")
-        else:
-            row["status"] = "ok"
+        with converter_output_silenced():
+            reference = module.write(variant, source, path, options, settings.opset)
+        row.update(bytes=_size(path), **module.inspect(path))
+        row.setdefault("runtime", FORMATS[file_format].runtime)
+        row.update(_parity(module, variant, path, reference, heldout, options, settings))
     except Exception as error:  # noqa: BLE001 - a failed variant becomes a row, the others still run
-        path.unlink(missing_ok=True)
-        row.update(status="failed", reason=f"{type(error).__name__}: {error}")
+        _remove(path)
+        row.update(status="failed", reason=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
     return row
+
+
+def _parity(module, variant: str, path: Path, reference, heldout, options: dict, settings) -> dict:
+    """PSNR and max abs error of the file against its torch source, checked against the tolerance."""
+    if module.__name__.endswith(".coreml"):
+        problems = module.structure_problems(variant, module.inspect(path))
+        if problems:
+            return {"status": "failed", "reason": "; ".join(problems), "parity": module.NOT_RUNNABLE}
+        return {"status": "ok", "parity": module.NOT_RUNNABLE}
+    output, expected = module.run(path, heldout, 1, options), predict(reference, heldout)
+    result = {"parity_psnr": psnr(output, expected), "parity_max_abs": max_abs_error(output, expected)}
+    tolerance = settings.parity_min_psnr_fp32 if variant == "fp32" else settings.parity_min_psnr
+    if result["parity_psnr"] < tolerance:
+        return {**result, "status": "failed", "parity": "failed",
+                "reason": f"parity {result['parity_psnr']:.1f} dB < {tolerance} dB against its torch source"}
+    return {**result, "status": "ok", "parity": "ok"}
+
+
+def _file_options(options: dict) -> dict:
+    return {key: value for key, value in options.items() if key != "variants"}
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():  # .mlpackage
+        return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+    return path.stat().st_size
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

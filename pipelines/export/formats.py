@@ -1,0 +1,88 @@
+"""The table of export formats: what each writes, which options it takes, what runs it.
+
+Kept free of heavy imports: the config validator checks `export.formats` against it, and
+`stylectl --help` must stay fast. Each format's code lives in the module named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], bool]:
+    return lambda value: value in allowed
+
+
+@dataclass(frozen=True)
+class Option:
+    """One format option: its default, a check of its value, and what it means."""
+
+    default: Any
+    check: Callable[[Any], bool]
+    help: str
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    name: str
+    suffix: str
+    runtime: str
+    variants: tuple[str, ...]
+    module: str  # the stylectl module with write() / run() / time() / inspect()
+    options: dict[str, Option] = field(default_factory=dict)
+
+    def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The options with defaults filled in; raises ValueError naming a bad option or value."""
+        unknown = sorted(set(given) - set(self.options) - {"variants"})
+        if unknown:
+            raise ValueError(f"{self.name}: unknown option {unknown} (accepted: {['variants', *self.options]})")
+        variants = given.get("variants", list(self.variants))
+        if not isinstance(variants, list) or not variants or any(v not in self.variants for v in variants):
+            raise ValueError(f"{self.name}.variants: {variants!r} is not a non-empty list of {list(self.variants)}")
+        resolved = {"variants": variants}
+        for name, option in self.options.items():
+            value = given.get(name, option.default)
+            if not option.check(value):
+                raise ValueError(f"{self.name}.{name}: {value!r} is not valid ({option.help})")
+            resolved[name] = value
+        return resolved
+
+
+FORMATS: dict[str, FileFormat] = {
+    "onnx": FileFormat(
+        "onnx", ".onnx", "onnxruntime", ("fp32", "fp16", "int8"), "stylectl.pipelines.export.onnx",
+        {"dynamic_size": Option(False, _is_bool, "true: height and width are dynamic (multiples of 4)")}),
+    "tflite": FileFormat(
+        "tflite", ".tflite", "ai-edge-litert (tflite_runtime when that is what is installed)",
+        ("fp32", "fp16", "int8"), "stylectl.pipelines.export.tflite",
+        {"nhwc": Option(False, _is_bool, "true: NHWC input and output, as Android camera pipelines hand them"),
+         "int8_io": Option(True, _is_bool, "int8: true keeps int8 input/output tensors, false adds float I/O")}),
+    "coreml": FileFormat(
+        "coreml", ".mlpackage", "Core ML (macOS only)", ("fp16", "int8_weights", "palettized"),
+        "stylectl.pipelines.export.coreml",
+        {"minimum_deployment_target": Option("iOS17", _one_of("iOS16", "iOS17", "iOS18", "macOS13", "macOS14",
+                                                                  "macOS15"), "iOS16..iOS18 or macOS13..macOS15"),
+         "palettize_bits": Option(4, _one_of(2, 3, 4, 6, 8), "bits per weight index: 2, 3, 4, 6 or 8"),
+         "min_weight_elements": Option(2048, lambda value: isinstance(value, int) and value >= 0,
+                                       "compress only weights with at least this many elements (coremltools' "
+                                       "default 2048; smaller tensors cost more in lookup tables than they save)")}),
+}
+
+
+def resolve_formats(value: Any) -> dict[str, dict[str, Any]]:
+    """`export.formats` as {format: resolved options}; a list of names takes every default."""
+    if isinstance(value, list):
+        value = {name: {} for name in value}
+    if not isinstance(value, dict) or not value:
+        raise ValueError("expected a list of formats or a mapping format -> options")
+    resolved = {}
+    for name, options in value.items():
+        if name not in FORMATS:
+            raise ValueError(f"unknown format {name!r} (known: {list(FORMATS)})")
+        resolved[name] = FORMATS[name].resolve(options or {})
+    return resolved

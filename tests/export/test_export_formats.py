@@ -1,0 +1,116 @@
+"""export on the tiny build: every format and variant written, run in its runtime where it
+can run here, compared with its torch source; Core ML validated structurally."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.export import tflite
+from stylectl.pipelines.export.formats import FORMATS, resolve_formats
+from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.runner import plan_stage, run_stages
+from tests.conftest import TINY_CONFIG
+
+pytestmark = pytest.mark.slow
+
+FORMAT_OPTIONS = {"onnx": {"dynamic_size": True}, "tflite": {"nhwc": True},
+                  "coreml": {"min_weight_elements": 0, "palettize_bits": 2}}
+
+
+def _config(formats, **export) -> RunConfig:
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    data["export"].update(formats=formats, **export)
+    return RunConfig.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_build):
+    outcome = run_stages(_config(FORMAT_OPTIONS), plan_stage("export"), tiny_build.checkpoints, PlainReporter())[-1]
+    return outcome.artifact, {row["file"]: row for row in outcome.artifact.metrics["rows"]}
+
+
+def test_one_ok_row_per_format_and_variant(exported):
+    artifact, rows = exported
+    expected = {f"student_{variant}{FORMATS[name].suffix}" for name in FORMAT_OPTIONS for variant in FORMATS[name].variants}
+    assert set(rows) == expected
+    for name, row in rows.items():
+        assert row["status"] == "ok", row
+        assert row["bytes"] > 0 and (artifact.folder / name).exists()
+
+
+def test_runnable_files_match_their_torch_source(exported):
+    _, rows = exported
+    for name, row in rows.items():
+        if name.endswith(".mlpackage"):
+            assert row["parity"] == "not run (needs macOS)" and "parity_psnr" not in row
+        else:
+            floor = 60 if row["variant"] == "fp32" else 25
+            assert row["parity_psnr"] >= floor, row
+
+
+def test_onnx_dynamic_size_and_tflite_layouts(exported):
+    _, rows = exported
+    assert all(isinstance(dim, str) for dim in rows["student_fp32.onnx"]["input_shape"][2:])
+    int8 = rows["student_int8.tflite"]
+    assert int8["float_compute_ops"] == [] and int8["input_dtype"] == "int8"  # full-integer
+    assert "CONV_2D" in rows["student_fp32.tflite"]["float_compute_ops"]
+    assert int8["runtime"] == "ai-edge-litert"
+
+
+def test_tflite_float_io_option_keeps_the_compute_integer(tiny_build, tmp_path):
+    config = _config({"tflite": {"variants": ["int8"], "int8_io": False}})
+    outcome = run_stages(config, plan_stage("export"), tiny_build.checkpoints, PlainReporter())[-1]
+    row = outcome.artifact.metrics["rows"][0]
+    assert row["input_dtype"] == "float32" and row["output_dtype"] == "float32"
+    assert row["float_compute_ops"] == [] and "QUANTIZE" in row["ops"]
+
+
+def test_coreml_weights_are_stored_as_the_variant_says(exported):
+    _, rows = exported
+    assert "constexpr_affine_dequantize" in rows["student_int8_weights.mlpackage"]["ops"]
+    assert "constexpr_lut_to_dense" in rows["student_palettized.mlpackage"]["ops"]
+    assert "conv" in rows["student_fp16.mlpackage"]["ops"]
+
+
+def test_a_failing_variant_is_reported_and_the_others_still_run(tiny_build):
+    from stylectl.pipelines.errors import StylectlError
+
+    config = _config({"onnx": {"variants": ["fp32"]}, "tflite": {"variants": ["fp32"]}}, parity_min_psnr_fp32=1000.0)
+    with pytest.raises(StylectlError) as caught:
+        run_stages(config, plan_stage("export"), tiny_build.checkpoints, PlainReporter())
+    message = str(caught.value)
+    assert "student_fp32.onnx: parity" in message and "student_fp32.tflite: parity" in message
+    assert not list((tiny_build.checkpoints / "tiny" / "export").glob(".tmp-*/*.tflite"))
+
+
+@pytest.mark.parametrize("formats, fragment", [
+    (["keras"], "unknown format 'keras'"),
+    ({"onnx": {"opset": 9}}, "onnx: unknown option ['opset']"),
+    ({"tflite": {"variants": ["int4"]}}, "tflite.variants"),
+    ({"coreml": {"minimum_deployment_target": "iOS9"}}, "coreml.minimum_deployment_target: 'iOS9' is not valid"),
+])
+def test_format_options_are_checked_against_the_table(formats, fragment):
+    with pytest.raises(ValueError, match=None) as caught:
+        resolve_formats(formats)
+    assert fragment in str(caught.value)
+
+
+def test_int8_tflite_needs_an_int8_scheme(tiny_build):
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    data["quantize"]["schemes"] = [{"name": "w4", "weight_bits": 4}]
+    data["export"]["formats"] = {"tflite": {"variants": ["int8"]}}
+    from stylectl.pipelines.errors import StylectlError
+
+    with pytest.raises(StylectlError, match="full-integer TFLite needs symmetric int8 weights"):
+        run_stages(RunConfig.model_validate(data), plan_stage("export"), tiny_build.checkpoints, PlainReporter())
+
+
+def test_tflite_io_conversion_round_trips():
+    import numpy as np
+
+    detail = {"dtype": np.int8, "quantization": (1 / 255, -128)}
+    image = np.linspace(0, 1, 11, dtype=np.float32)
+    restored = tflite._from_tensor_type(tflite._to_tensor_type(image, detail), detail)
+    assert np.abs(restored - image).max() <= 0.5 / 255 + 1e-6
