@@ -78,9 +78,18 @@ def hash_outputs(folder: Path) -> dict[str, dict[str, Any]]:
     return outputs
 
 
+RECORD_FOLDERS = ("logs/", "val/")
+
+
 def outputs_digest(outputs: dict[str, dict[str, Any]]) -> str:
-    """One digest for a stage's outputs: what downstream cache keys hash."""
-    return sha256_bytes(canonical_json({name: entry["sha256"] for name, entry in outputs.items()}).encode())
+    """One digest for a stage's outputs: what downstream cache keys hash.
+
+    Training logs and validation grids record how a stage ran, not what it made (TensorBoard
+    names its event file after the time and pid), so they are left out: a forced re-run that
+    produces the same model must not invalidate every later stage. They are still verified.
+    """
+    produced = {name: entry["sha256"] for name, entry in outputs.items() if not name.startswith(RECORD_FOLDERS)}
+    return sha256_bytes(canonical_json(produced).encode())
 
 
 @dataclass(frozen=True)
