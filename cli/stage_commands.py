@@ -19,7 +19,7 @@ def _check_stage(value: str | None, flag: str) -> None:
         raise UserInputError(f"{flag} {value}: unknown stage (choose from {', '.join(STAGE_NAMES)})")
 
 
-def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool) -> None:
+def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool) -> list:
     """Run the plan for each style's build, print each summary, then apply every gate."""
     from stylectl.pipelines.progress import make_reporter
     from stylectl.pipelines.runner import run_stages
@@ -29,6 +29,7 @@ def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_j
               for config in options.load(config_path, overrides).per_style()]
     summary.show(builds, as_json)
     summary.enforce_gates([outcome for _, outcomes in builds for outcome in outcomes])
+    return builds
 
 
 def run(
@@ -69,6 +70,10 @@ def _stage_command(stage: StageInfo):
         compare: bool = typer.Option(
             False, "--compare", help="quantize only: also time every scheme in onnxruntime and plot them."
         ),
+        check: bool = typer.Option(False, "--check", help="export only: print the NPU pre-flight findings."),
+        strict: bool = typer.Option(
+            False, "--strict", help="export only: NPU pre-flight findings are an error (exit code 3)."
+        ),
         checkpoints: Path = options.CheckpointsOpt,
         as_json: bool = options.JsonOpt,
         plain: bool = options.PlainOpt,
@@ -85,10 +90,15 @@ def _stage_command(stage: StageInfo):
         if sensitivity:
             _sensitivity(stage.name, config, set_, checkpoints, plain)
             return
+        if (check or strict) and stage.name != "export":
+            raise UserInputError(f"--check/--strict: only `stylectl export` has an NPU pre-flight, not `{stage.name}`")
         for name in force or []:
             _check_stage(name, "--force")
         forced = {stage.name if name == "all" else name for name in force or []}
-        _execute(config, set_, lambda: plan_stage(stage.name, forced, resume), checkpoints, as_json, plain)
+        builds = _execute(config, set_, lambda: plan_stage(stage.name, forced, resume), checkpoints, as_json, plain)
+        if check or strict:
+            summary.enforce_preflight([outcome for _, outcomes in builds for outcome in outcomes], strict,
+                                      show=not as_json)
 
     command.__doc__ = f"{stage.help} Builds or reuses the stages it needs."
     return command

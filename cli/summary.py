@@ -71,3 +71,18 @@ def enforce_gates(outcomes: list["StageOutcome"]) -> None:
         print("\n".join(f"gate failed: {failure}" for _, failure in failed), file=sys.stderr)
         reports = ", ".join(sorted({str(o.artifact.folder / "report.md") for o, _ in failed}))
         raise GateFailed(f"{len(failed)} quality gate(s) failed; see {reports}")
+
+
+def enforce_preflight(outcomes: list["StageOutcome"], strict: bool, show: bool) -> None:
+    """Print each export's NPU pre-flight; with `strict`, any finding is exit code 3."""
+    from stylectl.pipelines.errors import GateFailed
+    from stylectl.pipelines.export.preflight import markdown
+
+    exports = [o for o in outcomes if o.stage == "export"]
+    if show:
+        for outcome in exports:
+            print(markdown(outcome.artifact.metrics["preflight"]), end="")
+    findings = sum(len(o.artifact.metrics["preflight"]["findings"]) for o in exports)
+    if strict and findings:
+        folders = ", ".join(str(o.artifact.folder / "preflight.md") for o in exports)
+        raise GateFailed(f"--strict: {findings} NPU pre-flight finding(s); see {folders}")

@@ -5,8 +5,9 @@ report.json schema, version 1:
   build, created_at, machine {cpu, cores, python, platform}
   settings {eval_size, heldout_images, threads, warmup, runs, style_layers, content_layers}
   rows: one per artifact, keys in COLUMNS (null when a value does not apply), plus "kind"
-        ("torch" or "onnx") and "file"
+        ("torch", "onnx", "tflite" or "coreml"), "file", and "note" when a file cannot run here
   gates {passed, failures: [text]}
+  preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, clean, rules}
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stylectl.pipelines.artifacts import write_atomic, write_json_atomic
+from stylectl.pipelines.export.preflight import markdown as preflight_markdown
 
 SCHEMA_VERSION = 1
 # Columns of report.json rows and report.md, and the shorter set a terminal summary shows.
@@ -42,7 +44,7 @@ def machine() -> dict[str, object]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
-def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict) -> dict:
+def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict) -> dict:
     """Write report.json and report.md; return the JSON document."""
     document = {
         "schema_version": SCHEMA_VERSION,
@@ -52,6 +54,7 @@ def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], ga
         "settings": settings,
         "rows": rows,
         "gates": gates,
+        "preflight": preflight,
     }
     write_json_atomic(folder / "report.json", document)
     write_atomic(folder / "report.md", markdown(document).encode())
@@ -73,7 +76,7 @@ def markdown(document: dict) -> str:
         f"# stylectl report: {document['build']}",
         "",
         f"{settings['heldout_images']} held-out photos at {settings['eval_size']}x{settings['eval_size']}; "
-        f"PSNR/SSIM against the teacher's output; latency = median of {settings['runs']} onnxruntime runs "
+        f"PSNR/SSIM against the teacher's output; latency = median of {settings['runs']} runs in each file's runtime "
         f"after {settings['warmup']} warm-up, {settings['threads']} thread(s), on {machine_info['cpu']} "
         f"({machine_info['cores']} cores).",
         "",
@@ -81,7 +84,10 @@ def markdown(document: dict) -> str:
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(format_value(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
+    notes = [f"- {row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
+    lines += ["", "Not measured here:", *notes] if notes else []
     gates = document["gates"]
     lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
     lines += [f"- {failure}" for failure in gates["failures"]]
+    lines += ["", "NPU pre-flight:", "", preflight_markdown(document["preflight"])]
     return "\n".join(lines) + "\n"

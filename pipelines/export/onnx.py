@@ -82,7 +82,28 @@ def inspect(path: Path) -> dict:
 
     graph = onnx.load(str(path)).graph
     shape = [dim.dim_param or dim.dim_value for dim in graph.input[0].type.tensor_type.shape.dim]
-    return {"ops": op_counts(path), "input_shape": shape}
+    info = {"ops": op_counts(path), "input_shape": shape}
+    if "QuantizeLinear" in info["ops"]:
+        info["float_compute_ops"] = float_compute_ops(graph)
+    return info
+
+
+def float_compute_ops(graph) -> list[str]:
+    """Op types of a QDQ graph that compute on float tensors: some input comes from neither a
+    DequantizeLinear nor a constant (the x86 quantizer leaves adds, resizes, sigmoid so)."""
+    constants = {initializer.name for initializer in graph.initializer}
+    producers = {}
+    for node in graph.node:
+        for output in node.output:
+            producers[output] = node.op_type
+    floating = set()
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear", "Constant"):
+            continue
+        inputs = [name for name in node.input if name and name not in constants]
+        if any(producers.get(name) not in ("DequantizeLinear", "Constant") for name in inputs):
+            floating.add(node.op_type)
+    return sorted(floating)
 
 
 def op_counts(path: Path) -> dict[str, int]:

@@ -96,7 +96,7 @@ def run(ctx: StageContext) -> dict:
     run_settings = {"eval_size": size, "heldout_images": len(heldout), "threads": settings.threads,
                     "warmup": settings.warmup, "runs": settings.runs, "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
-    write_reports(ctx.out_dir, config.name, run_settings, rows, gates)
+    write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"])
     return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates}
 
 

@@ -4,7 +4,8 @@ Formats and their options come from the table in export/formats.py. Each file is
 runtime on held-out photos and compared with the torch model it came from (fp32 files with
 the fp32 student, fp16 files with the fp16-rounded student, int8 files with their PT2E
 simulation). A variant that fails is a row with its reason and the others still run; any
-failure then fails the stage with every reason in one message.
+failure then fails the stage with every reason in one message. The NPU pre-flight
+(export/preflight.py) is written with every export: preflight.md and the manifest's metrics.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from pathlib import Path
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.errors import StylectlError
+from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.export.formats import FORMATS
+from stylectl.pipelines.export.preflight import markdown, preflight
 from stylectl.pipelines.export.source import ExportSource
 from stylectl.pipelines.metrics import max_abs_error, predict, psnr
 from stylectl.pipelines.quiet import converter_output_silenced
+
+PREFLIGHT = "preflight.md"
 
 
 def run(ctx: StageContext) -> dict:
@@ -36,7 +41,10 @@ def run(ctx: StageContext) -> dict:
     failed = [row for row in rows if row["status"] != "ok"]
     if failed:
         raise StylectlError("export failed: " + "; ".join(f"{row['file']}: {row['reason']}" for row in failed))
-    return {"rows": rows}
+    checked = preflight(source.fp32, source.scheme, rows)
+    write_atomic(ctx.out_dir / PREFLIGHT, markdown(checked).encode())
+    ctx.reporter.line(f"  NPU pre-flight: {len(checked['findings'])} finding(s) ({PREFLIGHT})")
+    return {"rows": rows, "preflight": checked}
 
 
 def _export_one(file_format: str, variant: str, source: ExportSource, path: Path, heldout, options: dict,
