@@ -22,7 +22,7 @@ from stylectl.pipelines.errors import StylectlError
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
 # Bump when a stage's code changes what it writes, so old cache entries stop matching.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

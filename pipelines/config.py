@@ -385,8 +385,12 @@ class GatesConfig(Section):
     """Thresholds checked on every exported file; a failure makes `evaluate` exit with code 3."""
 
     min_psnr_vs_teacher: float | None = Field(None, description="Minimum PSNR (dB) against the teacher's output.")
-    max_latency_ms: float | None = Field(None, gt=0, description="Maximum median latency (ms) in onnxruntime.")
+    min_ssim_vs_teacher: float | None = Field(None, ge=0, le=1, description="Minimum SSIM against the teacher's output.")
+    max_latency_ms: float | None = Field(None, gt=0, description="Maximum median latency (ms) in the file's runtime.")
     max_size_mb: float | None = Field(None, gt=0, description="Maximum file size in MB.")
+    max_parity_error: float | None = Field(
+        None, gt=0, description="Maximum absolute difference between a file's output and its torch source's.")
+    preflight_clean: bool = Field(False, description="Fail on any NPU pre-flight finding.")
 
 
 class EvaluateConfig(Section):

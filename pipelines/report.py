@@ -1,4 +1,4 @@
-"""Write the evaluation report: report.json (versioned schema, for CI) and report.md.
+"""Write the evaluation report: report.json (versioned schema, for CI), report.md and report.html.
 
 report.json schema, version 1:
   schema_version: 1
@@ -44,8 +44,11 @@ def machine() -> dict[str, object]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
-def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict) -> dict:
-    """Write report.json and report.md; return the JSON document."""
+def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict,
+                  schemes: list[dict], grid: Path) -> dict:
+    """Write report.json, report.md and the self-contained report.html; return the JSON document."""
+    from stylectl.pipelines.report_html import render
+
     document = {
         "schema_version": SCHEMA_VERSION,
         "build": build,
@@ -58,6 +61,7 @@ def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], ga
     }
     write_json_atomic(folder / "report.json", document)
     write_atomic(folder / "report.md", markdown(document).encode())
+    write_atomic(folder / "report.html", render(document, grid.read_bytes(), schemes).encode())
     return document
 
 

@@ -70,7 +70,6 @@ def run(ctx: StageContext) -> dict:
                      "mmacs": count_macs(source, size) / 1e6 if counted else None,
                      "params": count_params(source) if counted else None,
                      "size_mb": path.stat().st_size / 1e6 if path else None, **quality(outputs[name])})
-    save_grid(outputs, ctx.out_dir / GRID)
 
     # (name, file, MMACs, the input it takes, its outputs on the held-out photos)
     if is_torch_teacher(teacher):
@@ -84,26 +83,31 @@ def run(ctx: StageContext) -> dict:
                export.folder / row["file"], heldout[0], rows[2]["mmacs"], None) for row in export.metrics["rows"]]
     with ctx.reporter.task("latency", len(files)) as task:
         for index, (name, file_format, options, path, example, mmacs, known_outputs) in enumerate(files):
-            rows.append(_runtime_row(name, file_format, options, path, example, mmacs, known_outputs, heldout,
-                                     settings, quality))
+            row, produced = _runtime_row(name, file_format, options, path, example, mmacs, known_outputs, heldout,
+                                         settings, quality)
+            rows.append(row)
+            if produced is not None and index > 0:  # the teacher's file is the teacher column already
+                outputs[name] = produced
             task.update(index + 1)
+    save_grid(outputs, ctx.out_dir / GRID)
     teacher_onnx, *student_files = rows[len(torch_models):]
     for row in (teacher_onnx, *student_files):
         if row.get("latency_ms"):
             row["speedup_vs_teacher"] = teacher_onnx["latency_ms"] / row["latency_ms"]
 
-    gates = check_gates(settings.gates, student_files)
+    gates = check_gates(settings.gates, student_files, export.metrics)
     run_settings = {"eval_size": size, "heldout_images": len(heldout), "threads": settings.threads,
                     "warmup": settings.warmup, "runs": settings.runs, "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
-    write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"])
+    write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
+                  schemes=quantized.metrics["schemes"], grid=ctx.out_dir / GRID)
     return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates}
 
 
 def _runtime_row(name: str, file_format: str, options: dict, path: Path, example, mmacs, known_outputs, heldout,
-                 settings, quality) -> dict:
-    """Quality and latency of one file in its own runtime; a file that cannot run here (Core
-    ML off macOS) gets its size and the reason instead of numbers."""
+                 settings, quality) -> tuple[dict, torch.Tensor | None]:
+    """Quality and latency of one file in its own runtime, and its outputs; a file that cannot
+    run here (Core ML off macOS) gets its size and the reason instead of numbers."""
     module = importlib.import_module(FORMATS[file_format].module)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
     row = {"artifact": name, "runtime": FORMATS[file_format].runtime, "kind": file_format, "file": str(path),
@@ -111,17 +115,18 @@ def _runtime_row(name: str, file_format: str, options: dict, path: Path, example
     try:
         timing = module.time(path, example, settings.threads, settings.warmup, settings.runs, options)
     except NotImplementedError as reason:
-        return {**row, "note": str(reason)}
+        return {**row, "note": str(reason)}, None
     produced = known_outputs if known_outputs is not None else module.run(path, heldout, settings.threads, options)
     return {**row, "runtime": timing.get("runtime", row["runtime"]), "latency_ms": timing["median_ms"],
             "p90_ms": timing["p90_ms"], "gmacs_per_s": mmacs / timing["median_ms"] if mmacs else None,
-            **quality(produced)}
+            **quality(produced)}, produced
 
 
-def check_gates(gates: GatesConfig, rows: list[dict]) -> dict:
-    """Apply each configured threshold to each exported student file."""
-    checks = [("min_psnr_vs_teacher", "psnr_vs_teacher", min, "dB"), ("max_latency_ms", "latency_ms", max, "ms"),
-              ("max_size_mb", "size_mb", max, "MB")]
+def check_gates(gates: GatesConfig, rows: list[dict], export: dict) -> dict:
+    """Apply each configured threshold to each exported student file, to each file's parity,
+    and to the NPU pre-flight."""
+    checks = [("min_psnr_vs_teacher", "psnr_vs_teacher", min, "dB"), ("min_ssim_vs_teacher", "ssim_vs_teacher", min, ""),
+              ("max_latency_ms", "latency_ms", max, "ms"), ("max_size_mb", "size_mb", max, "MB")]
     failures, checked = [], []
     for gate, column, kind, unit in checks:
         limit = getattr(gates, gate)
@@ -134,4 +139,13 @@ def check_gates(gates: GatesConfig, rows: list[dict]) -> dict:
                 continue
             if (kind is min and value < limit) or (kind is max and value > limit):
                 failures.append(f"{row['artifact']}: {column} {value:.3g} {unit} violates {gate}={limit}")
+    if gates.max_parity_error is not None:
+        checked.append("max_parity_error")
+        failures += [f"{row['file']}: parity max abs error {row['parity_max_abs']:.3g} violates "
+                     f"max_parity_error={gates.max_parity_error}" for row in export["rows"]
+                     if row.get("parity_max_abs") is not None and row["parity_max_abs"] > gates.max_parity_error]
+    if gates.preflight_clean:
+        checked.append("preflight_clean")
+        failures += [f"NPU pre-flight ({finding['target']}): {finding['rule']} at {finding['where']}"
+                     for finding in export["preflight"]["findings"]]
     return {"checked": checked, "passed": not failures, "failures": failures}

@@ -1,0 +1,110 @@
+"""report.html: one self-contained page (images inlined as data URIs) a reviewer reads at a
+glance: the sample grid, latency against quality with the Pareto front, the artifact
+table, the quantization scheme comparison, the gates and the NPU pre-flight."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+from stylectl.pipelines.report import COLUMNS, HEADERS, format_value
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}
+.fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}
+img{max-width:100%;border:1px solid #ddd}
+"""
+
+
+def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
+    """Names of the points no other point beats on both latency (lower) and PSNR (higher)."""
+    front = []
+    for name, latency, quality in points:
+        dominated = any(other_latency <= latency and other_quality >= quality
+                        and (other_latency, other_quality) != (latency, quality)
+                        for _, other_latency, other_quality in points)
+        if not dominated:
+            front.append(name)
+    return front
+
+
+def latency_quality_plot(rows: list[dict]) -> bytes | None:
+    """PNG: each timed student file's latency against its PSNR vs the teacher, front marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(row["artifact"], row["latency_ms"], row["psnr_vs_teacher"]) for row in rows
+              if row.get("latency_ms") and row.get("psnr_vs_teacher") not in (None, float("inf"))]
+    if not points:
+        return None
+    front = set(pareto_front(points))
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for name, latency, quality in points:
+        axis.scatter(latency, quality, color="tab:red" if name in front else "tab:blue", zorder=3)
+        axis.annotate(name, (latency, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ordered = sorted((latency, quality) for name, latency, quality in points if name in front)
+    axis.plot(*zip(*ordered), color="tab:red", alpha=0.5, label="Pareto front")
+    axis.set_xscale("log")
+    axis.set_xlabel("median latency (ms, log scale)")
+    axis.set_ylabel("PSNR vs teacher (dB), held-out photos")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _image(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
+    """The whole page as one string."""
+    settings, machine = document["settings"], document["machine"]
+    parts = [f"<h1>stylectl report: {html.escape(document['build'])}</h1>",
+             f"<p>{settings['heldout_images']} held-out photos at {settings['eval_size']}px; latency = median of "
+             f"{settings['runs']} runs after {settings['warmup']} warm-up, {settings['threads']} thread(s), on "
+             f"{html.escape(str(machine['cpu']))} ({machine['cores']} cores). Created {document['created_at']}.</p>"]
+    gates = document["gates"]
+    verdict = '<span class="pass">passed</span>' if gates["passed"] else '<span class="fail">FAILED</span>'
+    parts.append(f"<h2>Gates: {verdict}</h2>")
+    parts.append("<ul>" + "".join(f'<li class="fail">{html.escape(f)}</li>' for f in gates["failures"]) + "</ul>")
+    parts += ["<h2>Samples</h2>", "<p>One row per held-out photo: content, teacher, every model and file.</p>",
+              _image(grid_png, "sample grid")]
+    plot = latency_quality_plot(document["rows"])
+    if plot:
+        parts += ["<h2>Latency against quality</h2>", _image(plot, "latency against quality")]
+    parts += ["<h2>Artifacts</h2>", _table([HEADERS.get(column, column) for column in COLUMNS],
+                                           [[format_value(row.get(column)) for column in COLUMNS]
+                                            for row in document["rows"]])]
+    notes = [f"{row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
+    if notes:
+        parts.append("<p>Not measured here: " + "; ".join(html.escape(note) for note in notes) + "</p>")
+    parts += ["<h2>Quantization schemes</h2>", _table(
+        ["scheme", "description", "PSNR vs fp32", "PSNR vs teacher", "SSIM vs teacher", "weights KB"],
+        [[row["name"], row["description"], format_value(row["psnr_vs_fp32"]), format_value(row["psnr_vs_teacher"]),
+          format_value(row["ssim_vs_teacher"]), f"{row['weight_bytes'] / 1e3:.1f}"] for row in schemes])]
+    preflight = document["preflight"]
+    parts += ["<h2>NPU pre-flight</h2>", _table(
+        ["target", "findings"], [[label, str(preflight["findings_per_target"][target]) or "0"]
+                                 for target, label in preflight["targets"].items()])]
+    if preflight["findings"]:
+        parts.append(_table(["target", "rule", "where", "why", "source"],
+                            [[f["target"], f["rule"], f["where"], f["why"], f["source"]] for f in preflight["findings"]]))
+    body = "\n".join(parts)
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>stylectl report: "
+            f"{html.escape(document['build'])}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
