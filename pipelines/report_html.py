@@ -33,14 +33,17 @@ def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
 
 
 def latency_quality_plot(rows: list[dict]) -> bytes | None:
-    """PNG: each timed student file's latency against its PSNR vs the teacher, front marked."""
+    """PNG: each timed student file's latency against its PSNR vs the teacher, front marked;
+    the teacher's own file (which scores against itself) is a vertical line at its latency."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [(row["artifact"], row["latency_ms"], row["psnr_vs_teacher"]) for row in rows
+    students = [row for row in rows if not row["artifact"].startswith("teacher")]
+    points = [(row["artifact"], row["latency_ms"], row["psnr_vs_teacher"]) for row in students
               if row.get("latency_ms") and row.get("psnr_vs_teacher") not in (None, float("inf"))]
+    teacher = [row["latency_ms"] for row in rows if row["artifact"].startswith("teacher") and row.get("latency_ms")]
     if not points:
         return None
     front = set(pareto_front(points))
@@ -50,6 +53,8 @@ def latency_quality_plot(rows: list[dict]) -> bytes | None:
         axis.annotate(name, (latency, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ordered = sorted((latency, quality) for name, latency, quality in points if name in front)
     axis.plot(*zip(*ordered), color="tab:red", alpha=0.5, label="Pareto front")
+    if teacher:
+        axis.axvline(teacher[0], color="gray", linestyle="--", label=f"teacher file ({teacher[0]:.3g} ms)")
     axis.set_xscale("log")
     axis.set_xlabel("median latency (ms, log scale)")
     axis.set_ylabel("PSNR vs teacher (dB), held-out photos")

@@ -51,22 +51,28 @@ class EntropyObserver(HistogramObserver):
     CANDIDATES = 128
 
     def _non_linear_param_search(self) -> tuple[torch.Tensor, torch.Tensor]:
-        histogram = self.histogram.float()
+        histogram = self.histogram.float().clone()
         bins, levels = histogram.numel(), self.quant_max - self.quant_min + 1
         if levels >= bins or histogram.sum() == 0:
             return self.min_val, self.max_val
         width = (self.max_val - self.min_val) / bins
-        zero = 0 if self.min_val >= 0 else int(torch.clamp(-self.min_val / width, 0, bins).round())
-        best, best_range = float("inf"), (0, bins)
+        zero = 0 if self.min_val >= 0 else int(torch.clamp(-self.min_val / width, 0, bins - 1).round())
+        # After a ReLU about half the values are exactly 0; that one spike would dominate the
+        # divergence and pull the range in. Like NVIDIA's calibrator, let it count as its neighbour.
+        neighbour = zero + 1 if zero + 1 < bins else zero - 1
+        histogram[zero] = histogram[neighbour]
+        ranges, divergences = [], []
         for fraction in torch.linspace(levels / bins, 1.0, self.CANDIDATES).tolist():
             low = zero - round(zero * fraction)
             high = zero + round((bins - zero) * fraction)
-            if high - low < levels:
-                continue
-            divergence = _kl_after_quantizing(histogram, low, high, levels)
-            if divergence < best:
-                best, best_range = divergence, (low, high)
-        low, high = best_range
+            if high - low >= levels:
+                ranges.append((low, high))
+                divergences.append(_kl_after_quantizing(histogram, low, high, levels))
+        # A spike in the histogram that lands exactly on a candidate's edge bin gives that one
+        # candidate a spuriously low divergence; the median over neighbouring candidates ignores it.
+        smoothed = torch.tensor(divergences)[None, None]
+        smoothed = torch.nn.functional.pad(smoothed, (2, 2), mode="replicate")[0, 0].unfold(0, 5, 1).median(dim=1).values
+        low, high = ranges[int(smoothed.argmin())]
         return self.min_val + width * low, self.min_val + width * high
 
 

@@ -1,0 +1,122 @@
+"""Issue 8's benchmark, in one run: the built student's files against the classic teacher, and
+our int8 scheme against ONNX Runtime's quantize_static, as one table of ratios.
+
+Builds (or reuses) the whole chain of a config (default: the quickstart), then times, in
+this process and in alternating rounds so machine drift hits every file alike:
+- the classic fast-neural-style teacher (width 32, 5 residual blocks, instance norm) as
+  fp32 ONNX at the build's evaluation size (its weights do not change its speed);
+- the student's fp32 ONNX, int8 ONNX (our shipped PT2E scheme), fp32 TFLite and int8 TFLite;
+- ONNX Runtime's quantize_static file of the same student (the quantize stage's reference).
+Quality (PSNR vs the teacher the student learned from, held-out photos) comes from the
+evaluate and quantize stages' manifests.
+
+Usage: .venv/bin/python benchmarks/evaluate_bar.py [--config configs/quickstart.yaml]
+Writes benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.export import onnx as onnx_format
+from stylectl.pipelines.export import tflite as tflite_format
+from stylectl.pipelines.export.onnx import export_onnx
+from stylectl.pipelines.models.cost import count_macs
+from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.report import machine
+from stylectl.pipelines.runner import plan_chain, run_stages
+
+ROUNDS, RUNS, WARMUP, THREADS = 5, 20, 5, 1
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("configs/quickstart.yaml"))
+    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    args = parser.parse_args()
+    config = load_config(args.config)
+    outcomes = {o.stage: o.artifact for o in run_stages(config, plan_chain(None, None, None), args.checkpoints,
+                                                        PlainReporter())}
+    size, export = config.data.eval_size, outcomes["export"].folder
+    image = torch.rand(3, size, size)
+    classic = TransformerNet(width=32, res_blocks=5, norm="instance").eval()
+    student = load_model(outcomes["prune"].path("student.safetensors")).eval()
+    with tempfile.TemporaryDirectory() as scratch:
+        export_onnx(classic, size, config.export.opset, Path(scratch) / "classic.onnx")
+        files = {"classic teacher fp32 (onnx)": (onnx_format, Path(scratch) / "classic.onnx", {}),
+                 "student fp32 (onnx)": (onnx_format, export / "student_fp32.onnx", {}),
+                 "student int8 (onnx, our scheme)": (onnx_format, export / "student_int8.onnx", {}),
+                 "student int8 (onnx, ORT quantize_static)": (
+                     onnx_format, outcomes["quantize"].path("ort_reference_int8.onnx"), {}),
+                 "student fp32 (tflite)": (tflite_format, export / "student_fp32.tflite", {"nhwc": False}),
+                 "student int8 (tflite)": (tflite_format, export / "student_int8.tflite", {"nhwc": False})}
+        medians = {name: [] for name in files}
+        for round_index in range(ROUNDS):
+            for name, (module, path, options) in files.items():
+                medians[name].append(module.time(path, image, THREADS, WARMUP, RUNS, options)["median_ms"])
+            print(f"round {round_index + 1}/{ROUNDS} done", file=sys.stderr)
+    latency = {name: statistics.median(values) for name, values in medians.items()}
+    text = _table(config, outcomes, latency, count_macs(classic, size), count_macs(student, size), args)
+    print(text)
+    (HERE / "RESULTS.md").write_text(text)
+
+
+def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int, args) -> str:
+    rows = {row["artifact"]: row for row in outcomes["evaluate"].metrics["rows"]}
+    schemes = {row["name"]: row for row in outcomes["quantize"].metrics["schemes"]}
+    ship = config.quantize.shipped().name
+    teacher_ms = latency["classic teacher fp32 (onnx)"]
+    info = machine()
+    lines = [
+        "# Benchmark: built student vs classic teacher, our int8 vs ONNX Runtime's (issue 8)",
+        "",
+        f"Command: `.venv/bin/python benchmarks/evaluate_bar.py --config {args.config}`",
+        f"Machine: {info['cpu']}, {info['cores']} cores. Build `{config.name}` at {config.data.eval_size}x"
+        f"{config.data.eval_size}. Latency: {THREADS} thread, median of {ROUNDS} alternating rounds, each the "
+        f"median of {RUNS} runs after {WARMUP} warm-up. PSNR: against the build's teacher on held-out photos.",
+        "",
+        "| file | latency | speedup vs classic teacher | PSNR vs teacher |",
+        "|---|---|---|---|",
+    ]
+    quality = {"student fp32 (onnx)": rows.get("student fp32 (onnx)"), "student int8 (onnx, our scheme)":
+               rows.get("student int8 (onnx)"), "student fp32 (tflite)": rows.get("student fp32 (tflite)"),
+               "student int8 (tflite)": rows.get("student int8 (tflite)")}
+    for name, value in latency.items():
+        psnr = quality.get(name, {}) or {}
+        if name.endswith("quantize_static)"):
+            psnr = {"psnr_vs_teacher": schemes["ort_reference"]["psnr_vs_teacher"]}
+        cell = f"{psnr['psnr_vs_teacher']:.2f} dB" if psnr.get("psnr_vs_teacher") is not None else "-"
+        lines.append(f"| {name} | {value:.2f} ms | {teacher_ms / value:.1f}x | {cell} |")
+    ours, reference = schemes[ship], schemes["ort_reference"]
+    lines += [
+        "",
+        "| ratio | value |",
+        "|---|---|",
+        f"| MACs: classic teacher / student | {classic_macs / student_macs:.1f}x ({classic_macs / 1e9:.2f} G vs "
+        f"{student_macs / 1e6:.0f} M) |",
+        f"| latency: int8 TFLite / fp32 TFLite | {latency['student fp32 (tflite)'] / latency['student int8 (tflite)']:.2f}x "
+        "faster |",
+        f"| latency: our int8 ONNX / ORT quantize_static ONNX | "
+        f"{latency['student int8 (onnx, ORT quantize_static)'] / latency['student int8 (onnx, our scheme)']:.2f}x "
+        "(>1: ours faster) |",
+        f"| PSNR vs fp32 student: our `{ship}` / ORT reference | {ours['psnr_vs_fp32']:.2f} dB / "
+        f"{reference['psnr_vs_fp32']:.2f} dB |",
+        f"| PSNR vs teacher: our `{ship}` / ORT reference / fp32 student | {ours['psnr_vs_teacher']:.2f} / "
+        f"{reference['psnr_vs_teacher']:.2f} / {schemes['fp32']['psnr_vs_teacher']:.2f} dB |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
