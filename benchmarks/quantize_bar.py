@@ -1,11 +1,12 @@
 """Issue 6's bar, measured in one run: every scheme of benchmarks/quantize_schemes.yaml, side by side.
 
-Builds (or reuses) benchmarks/distill_bar.yaml's pruned student, then runs the quantize stage
-with the benchmark's schemes, the ONNX Runtime reference and latency (compare: true).
+Builds (or reuses) a config's pruned student (default: the quickstart's, which `make run`
+builds), then runs the quantize stage with the benchmark's schemes, the ONNX Runtime
+reference and latency (compare: true).
 Bar: the default int8 scheme loses <= 0.3 dB PSNR against the fp32 student on held-out
 photos and is at least as good as the ONNX Runtime reference.
 
-Usage: .venv/bin/python benchmarks/quantize_bar.py
+Usage: .venv/bin/python benchmarks/quantize_bar.py [--config configs/quickstart.yaml]
 Writes benchmarks/RESULTS-quantize.md.
 """
 
@@ -27,7 +28,7 @@ HERE = Path(__file__).parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "distill_bar.yaml")
+    parser.add_argument("--config", type=Path, default=Path("configs/quickstart.yaml"))
     parser.add_argument("--schemes", type=Path, default=HERE / "quantize_schemes.yaml")
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     args = parser.parse_args()
@@ -42,8 +43,8 @@ def main() -> None:
     text = "\n".join([
         "# Quantization bar (issue 6)",
         "",
-        f"Command: `.venv/bin/python benchmarks/quantize_bar.py` (schemes: {args.schemes.name}, build: "
-        f"{args.config.name}); {quantize.folder}.",
+        f"Command: `.venv/bin/python benchmarks/quantize_bar.py --config {args.config}` (schemes: "
+        f"{args.schemes.name}); {quantize.folder}.",
         f"Machine: {info['cpu']}, {info['cores']} cores. Student: the pruned student of {args.config.name} "
         f"({config.data.eval_size}x{config.data.eval_size}); {section.calibration_images} calibration crops; "
         "3 held-out photos. Latency: onnxruntime, 1 thread, median of 3 alternating rounds of 20 runs.",

@@ -10,7 +10,7 @@ from torch import nn
 
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import SchemeConfig
-from stylectl.pipelines.export.onnx import export_onnx
+from stylectl.pipelines.export.onnx import HalfPrecision, export_onnx
 from stylectl.pipelines.latency import compare_onnx
 from stylectl.pipelines.progress import Reporter
 
@@ -38,8 +38,8 @@ def time_rows(rows: list[dict], model: nn.Module, simulated: dict[str, nn.Module
               opset: int, reporter: Reporter) -> None:
     """Export every row's model to ONNX under `folder/compare` and add its median latency (ms).
 
-    A scheme onnxruntime cannot load (int16 activations have no QuantizeLinear kernel at
-    the opsets the exporter emits) gets no latency and a `latency_note` saying why.
+    A scheme onnxruntime cannot load (the exporter's int16 QuantizeLinear graph is invalid
+    for it) gets no latency and a `latency_note` saying why.
     """
     files = {"fp32": folder / "compare" / "fp32.onnx"}
     files["fp32"].parent.mkdir(exist_ok=True)
@@ -47,16 +47,16 @@ def time_rows(rows: list[dict], model: nn.Module, simulated: dict[str, nn.Module
     notes = {}
     for row in rows:
         name = row["name"]
-        if name in simulated and isinstance(simulated[name], torch.fx.GraphModule):
+        if name in simulated:
             path = folder / "compare" / f"{name}.onnx"
-            export_onnx(simulated[name], size, opset, path)
+            # an fp16 scheme's simulation rounds in fp32; its file is the model in half precision
+            is_graph = isinstance(simulated[name], torch.fx.GraphModule)
+            export_onnx(simulated[name] if is_graph else HalfPrecision(model), size, opset, path)
             notes[name] = _unloadable(path)
             if notes[name] is None:
                 files[name] = path
         elif "file" in row:
             files[name] = folder / row["file"]
-        else:
-            notes[name] = "no ONNX file for this kind here (fp16 files are written by export)"
     reporter.line(f"  timing {len(files)} ONNX files ({ROUNDS} alternating rounds of {RUNS} runs)")
     latency = compare_onnx(files, torch.rand(3, size, size), THREADS, WARMUP, RUNS, ROUNDS)
     for row in rows:
@@ -74,7 +74,8 @@ def _unloadable(path: Path) -> str | None:
     try:
         onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises several pybind error types
-        return f"onnxruntime cannot load it: {str(error).splitlines()[0][:200]}"
+        message = str(error).splitlines()[0]
+        return f"onnxruntime cannot load it: {message.split('failed:', 1)[-1].strip()[:160]}"
     return None
 
 

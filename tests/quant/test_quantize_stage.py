@@ -49,7 +49,7 @@ def test_every_scheme_gets_a_row_with_quality_and_size(compared):
     for row in rows.values():
         assert {"psnr_vs_fp32", "ssim_vs_fp32", "psnr_vs_teacher", "ssim_vs_teacher", "weight_bytes"} <= set(row)
     for name, row in rows.items():
-        assert (row["latency_ms"] > 0) if name not in ("fp16", "a16") else row["latency_note"]
+        assert (row["latency_ms"] > 0) if name != "a16" else "cannot load" in row["latency_note"]
     assert rows["fp32"]["psnr_vs_fp32"] == float("inf") or rows["fp32"]["psnr_vs_fp32"] > 80
     assert rows["w4a8_bc"]["weight_bytes"] < rows["int8"]["weight_bytes"] < rows["fp16"]["weight_bytes"] \
         < rows["fp32"]["weight_bytes"]
