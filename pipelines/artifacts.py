@@ -21,8 +21,12 @@ from stylectl.pipelines.errors import StylectlError
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
-# Bump when a stage's code changes what it writes, so old cache entries stop matching.
+# Bump when the code changes what every stage writes, so old cache entries stop matching.
 CACHE_FORMAT = 2
+# Bump one stage's revision when only its code changes what it writes: later stages follow
+# (their inputs' digests change) while earlier, costly ones (training) stay cached.
+# export 1: int8 TFLite residual adds quantized (they were float before).
+STAGE_REVISIONS = {"export": 1}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 
@@ -47,6 +51,8 @@ def sha256_file(path: Path) -> str:
 def stage_key(stage: str, config: dict, inputs: dict[str, str], fingerprints: dict[str, str]) -> str:
     """The cache key: stage name, its config sections, its inputs' digests, its data's bytes."""
     payload = {"stage": stage, "format": CACHE_FORMAT, "config": config, "inputs": inputs, "files": fingerprints}
+    if stage in STAGE_REVISIONS:
+        payload["revision"] = STAGE_REVISIONS[stage]
     return sha256_bytes(canonical_json(payload).encode())[:16]
 
 

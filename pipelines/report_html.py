@@ -32,6 +32,9 @@ def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
     return front
 
 
+LABEL_OFFSETS = (4, -12, 16)
+
+
 def latency_quality_plot(rows: list[dict]) -> bytes | None:
     """PNG: each timed student file's latency against its PSNR vs the teacher, front marked;
     the teacher's own file (which scores against itself) is a vertical line at its latency."""
@@ -48,9 +51,11 @@ def latency_quality_plot(rows: list[dict]) -> bytes | None:
         return None
     front = set(pareto_front(points))
     figure, axis = plt.subplots(figsize=(8, 5))
-    for name, latency, quality in points:
+    # files of one model in different runtimes often land on the same spot: stagger their labels
+    for index, (name, latency, quality) in enumerate(sorted(points, key=lambda point: point[1])):
         axis.scatter(latency, quality, color="tab:red" if name in front else "tab:blue", zorder=3)
-        axis.annotate(name, (latency, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        axis.annotate(name, (latency, quality), textcoords="offset points", xytext=(4, LABEL_OFFSETS[index % 3]),
+                      fontsize=8)
     ordered = sorted((latency, quality) for name, latency, quality in points if name in front)
     axis.plot(*zip(*ordered), color="tab:red", alpha=0.5, label="Pareto front")
     if teacher:

@@ -19,6 +19,14 @@ def test_key_depends_on_every_input():
     assert base != artifacts.stage_key("distill", {"student": {"width": 1}}, {"train-teacher": "a"}, {"data": "e"})
 
 
+def test_a_stage_revision_changes_only_that_stages_key(monkeypatch):
+    export_before = artifacts.stage_key("export", {"export": {}}, {"prune": "a"}, {})
+    distill_before = artifacts.stage_key("distill", {"student": {}}, {"train-teacher": "a"}, {})
+    monkeypatch.setitem(artifacts.STAGE_REVISIONS, "export", artifacts.STAGE_REVISIONS["export"] + 1)
+    assert artifacts.stage_key("export", {"export": {}}, {"prune": "a"}, {}) != export_before
+    assert artifacts.stage_key("distill", {"student": {}}, {"train-teacher": "a"}, {}) == distill_before
+
+
 def test_write_atomic_replaces_whole_file_and_leaves_no_temp(tmp_path):
     target = tmp_path / "sub" / "file.json"
     artifacts.write_json_atomic(target, {"a": 1})

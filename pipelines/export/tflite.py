@@ -96,6 +96,7 @@ def _int8_simulation(source: ExportSource, options: dict):
     from litert_torch.quantize import pt2e_quantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from stylectl.pipelines.export.tflite_quantizer import ResidualAddQuantizer
     from stylectl.pipelines.quant.build import calibrate
     from stylectl.pipelines.quant.schemes import activation_observer
 
@@ -106,7 +107,7 @@ def _int8_simulation(source: ExportSource, options: dict):
     config = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=scheme.weight_granularity == "per_channel")
     observer = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=activation_observer(scheme))
     config = dataclasses.replace(config, input_activation=observer, output_activation=observer)
-    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(config)
+    quantizer = ResidualAddQuantizer().set_global(config)
     model = source.fp32 if options["int8_io"] else ClampedIO(source.fp32)
     prepared = prepare_pt2e(torch.export.export(model, (source.example(),)).module(), quantizer)
     calibrate(prepared, source.calibration)

@@ -49,7 +49,7 @@ STAGES: tuple[StageInfo, ...] = (
               ("data", "style"),
               "Quantize the student with each YAML scheme (PT2E PTQ/QAT, fp16) and compare them with ORT's."),
     StageInfo("export", "export", ("prune", "quantize"), ("data", "export"), ("data",),
-              "Write runtime files (ONNX) and check they match their torch source."),
+              "Write ONNX, TFLite and Core ML files and check they match their torch source."),
     StageInfo("evaluate", "evaluate", ("train-teacher", "distill", "prune", "quantize", "export"),
               ("data", "style", "evaluate"), ("data", "style"),
               "Measure quality, size and latency on held-out photos; write the reports; apply gates."),

@@ -1,0 +1,44 @@
+"""litert-torch's PT2E quantizer, plus the residual adds it misses on current torch.
+
+Its add annotator finds adds by `source_fn_stack` metadata, which `torch.export` in torch
+2.13 no longer records, so every `x + block(x)` stayed float: the int8 file dequantized
+both operands, added in float and quantized again (a CPU fallback on NNAPI, and slower on
+XNNPACK). This quantizer annotates those adds the way litert's own annotator would (both
+inputs and the output with the activation spec) before the rest of its patterns run.
+"""
+
+from __future__ import annotations
+
+import torch
+from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
+from litert_torch.quantize.pt2e_quantizer_utils import get_input_act_qspec, get_output_act_qspec
+from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+ADD_TARGETS = (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
+
+
+class ResidualAddQuantizer(PT2EQuantizer):
+    """PT2EQuantizer whose global config also covers tensor-plus-tensor adds."""
+
+    def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+        if self.global_config is not None and self.global_config.input_activation is not None:
+            annotate_tensor_adds(model, self.global_config)
+        return super().annotate(model)
+
+
+def annotate_tensor_adds(model: torch.fx.GraphModule, config) -> int:
+    """Annotate every not-yet-annotated add of two tensors; returns how many it annotated."""
+    count = 0
+    for node in model.graph.nodes:
+        if node.target not in ADD_TARGETS or "quantization_annotation" in node.meta:
+            continue
+        operands = node.args[:2]
+        if not all(isinstance(operand, torch.fx.Node) for operand in operands):
+            continue  # a tensor plus a Python scalar: nothing to observe on the scalar side
+        node.meta["quantization_annotation"] = QuantizationAnnotation(
+            input_qspec_map={operand: get_input_act_qspec(config) for operand in operands},
+            output_qspec=get_output_act_qspec(config),
+            _annotated=True,
+        )
+        count += 1
+    return count
