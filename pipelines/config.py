@@ -189,6 +189,9 @@ class StudentConfig(Section):
     width: float = Field(1.0, gt=0, le=4, description="Width multiplier of the student's channels.")
     blocks: int = Field(3, ge=1, description="Inverted-residual blocks at the bottleneck.")
     expansion: float = Field(1.5, gt=0, description="Channel expansion inside each inverted-residual block.")
+    head: Literal["pixel_shuffle", "conv"] = Field(
+        "pixel_shuffle", description="How features return to full size: pixel_shuffle (a conv at half resolution "
+        "and depth-to-space; fastest) or conv (nearest upsample + convs at full resolution).")
     steps: int = Field(2000, ge=1, description="Optimizer steps.")
     batch_size: int = Field(8, ge=1, description="Crops per step (per device).")
     lr: float = Field(2e-3, gt=0, description="Adam learning rate.")

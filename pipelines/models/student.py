@@ -1,9 +1,17 @@
 """The student: a small style network built for phone NPUs from the start.
 
 Every op maps to int8 NPU kernels: zero-padded convs, BatchNorm (folded into the conv at
-export), ReLU, nearest upsampling, additions. No InstanceNorm, reflection padding or
-transposed convs, which NPUs run in float or on the CPU. Every channel count is a
+export), ReLU, nearest upsampling, depth-to-space, additions. No InstanceNorm, reflection
+padding or transposed convs, which NPUs run in float or on the CPU. Every channel count is a
 constructor argument so a pruned network can be rebuilt from its spec.
+
+Two heads bring the half-resolution features back to full size:
+- ``pixel_shuffle`` (default): a 3x3 conv at half resolution predicts each 2x2 block of
+  output pixels (12 channels) and depth-to-space lays them out (as in ESPCN). Nothing runs at
+  full resolution but the stem, which is where the time went: at full resolution the layers
+  have few channels, so CPU and NPU vector units run them far below their MAC rate.
+- ``conv``: a second nearest-upsample + separable conv stage, then a 3x3 conv to RGB, all at
+  full resolution.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-# Channels at width 1.0: stem, the two downsampling stages, the two upsampling stages.
-# Sized so the default student (width 1.0, 3 blocks, expansion 1.5) costs ~1/26 of the
-# classic teacher's MACs: most of the budget goes to the 1/4-resolution blocks, where
-# channels are cheapest.
+# Channels at width 1.0: stem, the two downsampling stages, the two upsampling stages (the
+# pixel-shuffle head uses only the first). Sized so the default student (width 1.0, 3 blocks,
+# expansion 1.5) costs under 1/25 of the classic teacher's MACs: most of the budget goes to
+# the 1/4-resolution blocks, where channels are cheapest.
 BASE_STEM = 16
 BASE_DOWN = (32, 72)
 BASE_UP = (32, 16)
+HEADS = ("pixel_shuffle", "conv")
+SHUFFLE = 2  # the pixel-shuffle head's upscale factor: half resolution to full
 
 
 def _round_channels(value: float) -> int:
@@ -28,14 +38,16 @@ def _round_channels(value: float) -> int:
     return max(4, int(round(value / 4)) * 4)
 
 
-def student_params(width: float, blocks: int, expansion: float) -> dict:
-    """StudentNet kwargs for a width multiplier, block count and expansion ratio (the YAML's student.*)."""
+def student_params(width: float, blocks: int, expansion: float, head: str = "pixel_shuffle") -> dict:
+    """StudentNet kwargs for a width multiplier, block count, expansion ratio and head (the YAML's student.*)."""
     bottleneck = _round_channels(BASE_DOWN[1] * width)
+    up = [_round_channels(c * width) for c in BASE_UP]
     return {
         "stem": _round_channels(BASE_STEM * width),
         "down": [_round_channels(BASE_DOWN[0] * width), bottleneck],
         "block_mid": [_round_channels(bottleneck * expansion)] * blocks,
-        "up": [_round_channels(c * width) for c in BASE_UP],
+        "up": up if head == "conv" else up[:1],
+        "head": head,
     }
 
 
@@ -86,33 +98,48 @@ class StudentNet(nn.Module):
 
     ``down`` gives the channels after each downsampling stage (the second is the bottleneck
     width the blocks keep), ``block_mid`` each block's expanded width, ``up`` the channels
-    after each upsampling stage. Build the default shapes with ``student_params``.
+    after each upsampling stage (two for the ``conv`` head, one for ``pixel_shuffle``). Build
+    the default shapes with ``student_params``. Files saved before the pixel-shuffle head
+    existed have no ``head`` in their spec: they are ``conv``.
     """
 
-    def __init__(self, stem: int, down: Sequence[int], block_mid: Sequence[int], up: Sequence[int]):
+    def __init__(self, stem: int, down: Sequence[int], block_mid: Sequence[int], up: Sequence[int],
+                 head: str = "conv"):
         super().__init__()
-        if len(down) != 2 or len(up) != 2 or not block_mid:
-            raise ValueError(f"student needs 2 down, 2 up and >= 1 block widths, got {down=}, {up=}, {block_mid=}")
+        up_stages = 2 if head == "conv" else 1
+        if head not in HEADS or len(down) != 2 or len(up) != up_stages or not block_mid:
+            raise ValueError(f"student needs a head in {HEADS}, 2 down, {up_stages} up and >= 1 block widths, "
+                             f"got {head=}, {down=}, {up=}, {block_mid=}")
+        self.head_kind = head
         self.stem = conv_bn(3, stem, 3)
         self.down1 = _down(stem, down[0])
         self.down2 = _down(down[0], down[1])
         self.blocks = nn.Sequential(*(InvertedResidual(down[1], mid) for mid in block_mid))
         self.up1 = _up(down[1], up[0])
-        self.up2 = _up(up[0], up[1])
-        self.head = nn.Conv2d(up[1], 3, 3, padding=1)
+        if head == "conv":
+            self.up2 = _up(up[0], up[1])
+            self.head = nn.Conv2d(up[1], 3, 3, padding=1)
+        else:
+            self.head = nn.Conv2d(up[0], 3 * SHUFFLE**2, 3, padding=1)
+            self.shuffle = nn.PixelShuffle(SHUFFLE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.down2(self.down1(self.stem(x)))
-        x = self.up2(self.up1(self.blocks(x)))
-        return torch.sigmoid(self.head(x))
+        x = self.up1(self.blocks(self.down2(self.down1(self.stem(x)))))
+        if self.head_kind == "conv":
+            return torch.sigmoid(self.head(self.up2(x)))
+        return self.shuffle(torch.sigmoid(self.head(x)))
 
     def spec_params(self) -> dict:
         """Constructor kwargs read from the layers' actual shapes, so they stay right after pruning."""
+        up = [self.up1.pointwise.conv.out_channels]
+        if self.head_kind == "conv":
+            up.append(self.up2.pointwise.conv.out_channels)
         return {
             "stem": self.stem.conv.out_channels,
             "down": [self.down1.pointwise.conv.out_channels, self.down2.pointwise.conv.out_channels],
             "block_mid": [block.expand.conv.out_channels for block in self.blocks],
-            "up": [self.up1.pointwise.conv.out_channels, self.up2.pointwise.conv.out_channels],
+            "up": up,
+            "head": self.head_kind,
         }
 
     def equalization_pairs(self) -> list[tuple[str, str]]:
@@ -124,8 +151,12 @@ class StudentNet(nn.Module):
         for index in range(len(self.blocks)):
             pairs += [(f"blocks.{index}.expand.conv", f"blocks.{index}.depthwise.conv"),
                       (f"blocks.{index}.depthwise.conv", f"blocks.{index}.project.conv")]
-        pairs += [("up1.depthwise.conv", "up1.pointwise.conv"), ("up1.pointwise.conv", "up2.depthwise.conv"),
-                  ("up2.depthwise.conv", "up2.pointwise.conv"), ("up2.pointwise.conv", "head")]
+        pairs.append(("up1.depthwise.conv", "up1.pointwise.conv"))
+        if self.head_kind == "conv":
+            pairs += [("up1.pointwise.conv", "up2.depthwise.conv"), ("up2.depthwise.conv", "up2.pointwise.conv"),
+                      ("up2.pointwise.conv", "head")]
+        else:
+            pairs.append(("up1.pointwise.conv", "head"))
         return pairs
 
     def feature_taps(self) -> dict[str, nn.Module]:

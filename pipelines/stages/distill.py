@@ -24,7 +24,7 @@ def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.student
     pl.seed_everything(config.seed, workers=True, verbose=False)
     teacher = load_teacher(ctx.inputs["train-teacher"])
-    student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion))
+    student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head))
     style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
     loss = DistillationLoss(student, teacher, settings, style)
     module = StudentModule(loss, settings.lr, ctx.out_dir / GRIDS, settings.adversarial,

@@ -7,12 +7,13 @@ from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
 
-TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4]}
+TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4], "head": "conv"}
+TINY_SHUFFLE = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8], "head": "pixel_shuffle"}
 
 
 def default_student() -> StudentNet:
     cfg = StudentConfig()
-    return StudentNet(**student_params(cfg.width, cfg.blocks, cfg.expansion))
+    return StudentNet(**student_params(cfg.width, cfg.blocks, cfg.expansion, cfg.head))
 
 
 def classic_teacher() -> TransformerNet:
@@ -35,27 +36,47 @@ def test_has_only_npu_friendly_modules():
     assert not [m for m in student.modules() if isinstance(m, banned)]
     assert all(m.padding_mode == "zeros" for m in student.modules() if isinstance(m, nn.Conv2d))
     assert {type(m) for m in student.modules() if not list(m.children())} <= {
-        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Upsample
+        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Upsample, nn.PixelShuffle
     }
 
 
-def test_output_is_an_image_of_the_input_size():
-    out = StudentNet(**TINY).eval()(torch.rand(2, 3, 32, 32))
+@pytest.mark.parametrize("params", [TINY, TINY_SHUFFLE], ids=["conv", "pixel_shuffle"])
+def test_output_is_an_image_of_the_input_size(params):
+    out = StudentNet(**params).eval()(torch.rand(2, 3, 32, 32))
     assert out.shape == (2, 3, 32, 32)
     assert 0 <= out.min() and out.max() <= 1
 
 
-def test_spec_params_read_the_layer_shapes():
-    student = StudentNet(**TINY)
-    assert student.spec_params() == TINY
+@pytest.mark.parametrize("params", [TINY, TINY_SHUFFLE], ids=["conv", "pixel_shuffle"])
+def test_spec_params_read_the_layer_shapes(params):
+    student = StudentNet(**params)
+    assert student.spec_params() == params
     StudentNet(**student.spec_params()).load_state_dict(student.state_dict(), strict=True)
 
 
+def test_specs_saved_before_the_head_option_build_the_conv_head():
+    old_spec = {key: value for key, value in TINY.items() if key != "head"}
+    assert StudentNet(**old_spec).spec_params() == TINY
+
+
+def test_pixel_shuffle_head_runs_nothing_but_the_stem_at_full_resolution():
+    resolutions = {}
+    student = StudentNet(**TINY_SHUFFLE).eval()
+    for name, module in student.named_modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(lambda mod, args, out, name=name: resolutions.__setitem__(name, out.shape[-1]))
+    student(torch.rand(1, 3, 32, 32))
+    assert [name for name, side in resolutions.items() if side == 32] == ["stem.conv"]
+
+
 def test_student_params_scale_and_round_to_multiples_of_4():
-    assert student_params(1.0, 3, 1.5) == {"stem": 16, "down": [32, 72], "block_mid": [108] * 3, "up": [32, 16]}
-    half = student_params(0.5, 2, 1.0)
-    assert half == {"stem": 8, "down": [16, 36], "block_mid": [36, 36], "up": [16, 8]}
-    assert student_params(0.01, 1, 1.0) == {"stem": 4, "down": [4, 4], "block_mid": [4], "up": [4, 4]}
+    assert student_params(1.0, 3, 1.5, "conv") == {"stem": 16, "down": [32, 72], "block_mid": [108] * 3,
+                                                   "up": [32, 16], "head": "conv"}
+    half = student_params(0.5, 2, 1.0, "conv")
+    assert half == {"stem": 8, "down": [16, 36], "block_mid": [36, 36], "up": [16, 8], "head": "conv"}
+    assert student_params(0.01, 1, 1.0, "conv") == {"stem": 4, "down": [4, 4], "block_mid": [4], "up": [4, 4],
+                                                    "head": "conv"}
+    assert student_params(1.0, 3, 1.5)["up"] == [32]  # the pixel-shuffle head (default) has one up stage
 
 
 def test_feature_taps_have_the_advertised_channels():
