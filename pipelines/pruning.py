@@ -78,8 +78,9 @@ def prune_steps(model: nn.Module, settings: PruneConfig, image_size: int,
                 if settings.target == "macs":
                     raise UserInputError(
                         f"prune.ratio: cannot remove {settings.ratio:.0%} of the MACs with at most "
-                        f"{settings.max_layer_ratio:.0%} of each layer's channels and {settings.ignore_layers} "
-                        "protected; lower prune.ratio or raise prune.max_layer_ratio")
+                        f"{settings.max_layer_ratio:.0%} of each layer's channels, {settings.ignore_layers} "
+                        f"protected and counts kept multiples of {settings.round_to}; lower prune.ratio or "
+                        "prune.round_to, or raise prune.max_layer_ratio")
                 break
             pruner.step()
             if settings.target == "channels" or count_macs(model, image_size) <= goal:

@@ -18,7 +18,7 @@ TINY_CONFIG = {
                 "content_layers": ["relu2_2"], "style_layers": ["relu1_2", "relu2_2"],
                 "trainer": {"accelerator": "cpu", "log_every_n_steps": 1}},
     "student": {"width": 0.25, "blocks": 1, "steps": 2, "batch_size": 2, "trainer": {"accelerator": "cpu", "log_every_n_steps": 1}},
-    "prune": {"ratio": 0.25, "finetune_steps": 1, "batch_size": 2},
+    "prune": {"ratio": 0.25, "finetune_steps": 1, "batch_size": 2, "round_to": 4},  # tiny layers: 4-8 channels
     "quantize": {"calibration_images": 2},
     "export": {"formats": ["onnx"], "parity_min_psnr": 25.0},
     "evaluate": {"warmup": 1, "runs": 2, "style_layers": ["relu1_1", "relu2_1"], "content_layers": ["relu2_1"]},
