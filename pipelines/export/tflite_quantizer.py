@@ -26,9 +26,8 @@ class ResidualAddQuantizer(PT2EQuantizer):
         return super().annotate(model)
 
 
-def annotate_tensor_adds(model: torch.fx.GraphModule, config) -> int:
-    """Annotate every not-yet-annotated add of two tensors; returns how many it annotated."""
-    count = 0
+def annotate_tensor_adds(model: torch.fx.GraphModule, config) -> None:
+    """Annotate every not-yet-annotated add of two tensors with the config's activation spec."""
     for node in model.graph.nodes:
         if node.target not in ADD_TARGETS or "quantization_annotation" in node.meta:
             continue
@@ -40,5 +39,3 @@ def annotate_tensor_adds(model: torch.fx.GraphModule, config) -> int:
             output_qspec=get_output_act_qspec(config),
             _annotated=True,
         )
-        count += 1
-    return count

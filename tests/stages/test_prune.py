@@ -13,7 +13,7 @@ from stylectl.pipelines.config import PruneConfig
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import build_model, spec_of
-from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.student import SHUFFLE, StudentNet, student_params
 from stylectl.pipelines.pruning import prunable_layers, prune_one_layer, prune_steps, sparsify
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_macs_target_is_reached_in_steps_and_the_result_rebuilds(importance):
     steps = list(prune_steps(student, settings, 64, gradients))
     assert [step["step"] for step in steps] == [1, 2]
     assert steps[0]["macs"] <= 0.75 * base and steps[1]["macs"] <= 0.5 * base
-    assert student.head.out_channels == 3 * 2**2  # protected by default: the pixel-shuffle head's RGB 2x2 blocks
+    assert student.head.out_channels == 3 * SHUFFLE**2  # protected by default: the pixel-shuffle head's RGB blocks
     rebuilt = build_model(spec_of(student))
     rebuilt.load_state_dict(student.state_dict())
     image = torch.rand(1, 3, 64, 64)
