@@ -6,8 +6,9 @@
 - Speed: fp32 onnxruntime latency, 1 thread, 256x256, student vs classic teacher, timed in
   alternating rounds in this process (median of the round medians).
 
-Usage: .venv/bin/python benchmarks/distill_bar.py [--config benchmarks/distill_bar.yaml]
-Writes benchmarks/RESULTS-distill.md.
+Usage: .venv/bin/python benchmarks/distill_bar.py [--config benchmarks/distill_bar.yaml] [--output FILE]
+Writes benchmarks/RESULTS-distill.md (benchmarks/distill_bar_batchnorm.yaml, the same bar with
+a BatchNorm teacher, is written to RESULTS-distill-batchnorm.md).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=HERE / "distill_bar.yaml")
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS-distill.md")
     args = parser.parse_args()
 
     config = load_config(args.config)
@@ -69,17 +71,17 @@ def main() -> None:
     text = "\n".join([
         "# Distillation bar (issue 4)",
         "",
-        f"Command: `.venv/bin/python benchmarks/distill_bar.py --config {args.config}`",
+        f"Command: `.venv/bin/python benchmarks/distill_bar.py --config {args.config} --output {args.output}`",
         f"Machine: {info['cpu']}, {info['cores']} cores. Student: {config.student.steps} distillation steps "
         f"(batch {config.student.batch_size}, {config.data.crop_size}px crops) from a teacher of width "
-        f"{config.teacher.width} trained {config.teacher.steps} steps; {distill.folder}.",
+        f"{config.teacher.width} ({config.teacher.norm} norm) trained {config.teacher.steps} steps; {distill.folder}.",
         f"Latency: median of {ROUNDS} alternating rounds, each the median of {RUNS} runs after {WARMUP} warm-up.",
         "",
         *table,
         "",
     ])
     print(text)
-    (HERE / "RESULTS-distill.md").write_text(text)
+    args.output.write_text(text)
 
 
 if __name__ == "__main__":
