@@ -6,9 +6,12 @@
 - Speed: fp32 onnxruntime latency, 1 thread, 256x256, student vs classic teacher, timed in
   alternating rounds in this process (median of the round medians).
 
-Usage: .venv/bin/python benchmarks/distill_bar.py [--config benchmarks/distill_bar.yaml] [--output FILE]
-Writes benchmarks/RESULTS-distill.md (benchmarks/distill_bar_batchnorm.yaml, the same bar with
-a BatchNorm teacher, is written to RESULTS-distill-batchnorm.md).
+Usage: .venv/bin/python benchmarks/distill_bar.py [--config benchmarks/distill_bar.yaml]
+       [--set KEY=VALUE ...] [--output FILE]
+Writes benchmarks/RESULTS-distill.md. The same bar with a BatchNorm teacher (Johnson et al.'s
+original fast style network), in its own build folder:
+  .venv/bin/python benchmarks/distill_bar.py --set name=distill_bar_batchnorm --set teacher.norm=batch \
+      --output benchmarks/RESULTS-distill-batchnorm.md
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ HERE = Path(__file__).parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "distill_bar.yaml")
+    parser.add_argument("--config", type=Path, default=Path("benchmarks/distill_bar.yaml"))
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, as `stylectl --set` does (repeatable)")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS-distill.md")
     args = parser.parse_args()
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.overrides)
     distill = run_stages(config, plan_stage("distill"), args.checkpoints, PlainReporter())[-1].artifact
     student = load_model(distill.path("student.safetensors"))
     torch.manual_seed(0)
@@ -71,7 +76,8 @@ def main() -> None:
     text = "\n".join([
         "# Distillation bar (issue 4)",
         "",
-        f"Command: `.venv/bin/python benchmarks/distill_bar.py --config {args.config} --output {args.output}`",
+        f"Command: `.venv/bin/python benchmarks/distill_bar.py --config {args.config}"
+        f"{''.join(f' --set {override}' for override in args.overrides)} --output {args.output}`",
         f"Machine: {info['cpu']}, {info['cores']} cores. Student: {config.student.steps} distillation steps "
         f"(batch {config.student.batch_size}, {config.data.crop_size}px crops) from a teacher of width "
         f"{config.teacher.width} ({config.teacher.norm} norm) trained {config.teacher.steps} steps; {distill.folder}.",
