@@ -12,6 +12,9 @@ Writes benchmarks/RESULTS-distill.md. The same bar with a BatchNorm teacher (Joh
 original fast style network), in its own build folder:
   .venv/bin/python benchmarks/distill_bar.py --set name=distill_bar_batchnorm --set teacher.norm=batch \
       --output benchmarks/RESULTS-distill-batchnorm.md
+and trained four times longer with a decaying learning rate:
+  .venv/bin/python benchmarks/distill_bar.py --set name=distill_bar_batchnorm --set teacher.norm=batch \
+      --set student.steps=12000 --set student.lr_schedule=cosine --output benchmarks/RESULTS-distill-batchnorm-long.md
 """
 
 from __future__ import annotations

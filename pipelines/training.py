@@ -8,7 +8,9 @@ under manual optimization; without one, Lightning's automatic loop is used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -22,10 +24,24 @@ from stylectl.pipelines.losses import PerceptualLoss
 from stylectl.pipelines.models.discriminator import PatchDiscriminator
 
 
+@dataclass(frozen=True)
+class LearningRate:
+    """Adam's learning rate over a run: held constant, or cosine-decayed to zero by the last step.
+
+    With a constant rate a student's held-out error jumps from one validation to the next
+    (weights and BatchNorm statistics never settle), so where a run stops decides its score;
+    a decayed rate lets the last steps settle. Long runs are where it is meant to pay off.
+    """
+
+    peak: float
+    schedule: Literal["constant", "cosine"]
+    steps: int
+
+
 class _Trainable(pl.LightningModule):
     """What both modules share: the optional discriminator, optimizers, logging, grids."""
 
-    def __init__(self, network: nn.Module, lr: float, grid_folder: Path, adversarial: AdversarialConfig,
+    def __init__(self, network: nn.Module, lr: LearningRate, grid_folder: Path, adversarial: AdversarialConfig,
                  gradient_clip_val: float | None) -> None:
         super().__init__()
         self.network = network
@@ -42,6 +58,8 @@ class _Trainable(pl.LightningModule):
         if self.discriminator is not None:
             terms.update(adversarial_step(self, self.discriminator, output, real, terms["total"],
                                           self.adversarial.weight, self.gradient_clip_val))
+            if (scheduler := self.lr_schedulers()) is not None:  # manual optimization steps it too
+                scheduler.step()
         self.log_dict({f"train/{name}": value.detach() for name, value in terms.items()})
         return terms["total"] if self.automatic_optimization else {"loss": terms["total"].detach()}
 
@@ -53,17 +71,21 @@ class _Trainable(pl.LightningModule):
     def configure_optimizers(self):
         parameters = [p for name, p in self.named_parameters()
                       if p.requires_grad and not name.startswith("discriminator.")]
-        optimizer = torch.optim.Adam(parameters, lr=self.lr)
-        if self.discriminator is None:
-            return optimizer
-        return [optimizer, torch.optim.Adam(self.discriminator.parameters(), lr=self.adversarial.lr, betas=(0.5, 0.999))]
+        optimizer = torch.optim.Adam(parameters, lr=self.lr.peak)
+        optimizers = [optimizer]
+        if self.discriminator is not None:
+            optimizers.append(torch.optim.Adam(self.discriminator.parameters(), lr=self.adversarial.lr, betas=(0.5, 0.999)))
+        if self.lr.schedule == "constant":
+            return optimizers
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.lr.steps)
+        return optimizers, [{"scheduler": scheduler, "interval": "step"}]
 
 
 class TeacherModule(_Trainable):
     """Johnson et al.: minimise content + Gram style + TV loss; optionally fool a PatchGAN
     that sees patches of the style image as real."""
 
-    def __init__(self, model: nn.Module, loss: PerceptualLoss, lr: float, grid_folder: Path,
+    def __init__(self, model: nn.Module, loss: PerceptualLoss, lr: LearningRate, grid_folder: Path,
                  adversarial: AdversarialConfig, style: torch.Tensor, gradient_clip_val: float | None) -> None:
         super().__init__(model, lr, grid_folder, adversarial, gradient_clip_val)
         self.loss = loss
@@ -89,7 +111,7 @@ class StudentModule(_Trainable):
     """Distillation: the student learns to reproduce the frozen teacher (see DistillationLoss);
     an optional PatchGAN sees the teacher's output as real."""
 
-    def __init__(self, loss: DistillationLoss, lr: float, grid_folder: Path, adversarial: AdversarialConfig,
+    def __init__(self, loss: DistillationLoss, lr: LearningRate, grid_folder: Path, adversarial: AdversarialConfig,
                  gradient_clip_val: float | None) -> None:
         super().__init__(loss.student, lr, grid_folder, adversarial, gradient_clip_val)
         self.loss = loss

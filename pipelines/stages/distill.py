@@ -14,7 +14,7 @@ from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.teacher_artifact import is_torch_teacher, load_teacher
 from stylectl.pipelines.trainer import fit
-from stylectl.pipelines.training import StudentModule
+from stylectl.pipelines.training import LearningRate, StudentModule
 
 OUTPUT = "student.safetensors"
 GRIDS = "val"
@@ -27,7 +27,8 @@ def run(ctx: StageContext) -> dict:
     student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head))
     style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
     loss = DistillationLoss(student, teacher, settings, style)
-    module = StudentModule(loss, settings.lr, ctx.out_dir / GRIDS, settings.adversarial,
+    lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)
+    module = StudentModule(loss, lr, ctx.out_dir / GRIDS, settings.adversarial,
                            settings.trainer.gradient_clip_val)
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
                              config.seed, config.data.eval_size, config.data.max_side)

@@ -25,7 +25,7 @@ from stylectl.pipelines.models.spec import load_model, save_model, spec_of
 from stylectl.pipelines.pruning import prune_steps, sparsify
 from stylectl.pipelines.teacher_artifact import load_teacher
 from stylectl.pipelines.trainer import fit
-from stylectl.pipelines.training import StudentModule
+from stylectl.pipelines.training import LearningRate, StudentModule
 
 OUTPUT = "student.safetensors"
 
@@ -71,7 +71,8 @@ def _finetune(ctx: StageContext, loss: DistillationLoss, step: int) -> None:
     loss.rebuild_adapters()  # the student's tap widths may have changed
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.finetune_steps,
                              config.seed, config.data.eval_size, config.data.max_side)
-    module = StudentModule(loss, settings.lr, ctx.out_dir / "val" / f"step{step}", config.student.adversarial,
+    lr = LearningRate(settings.lr, config.student.lr_schedule, settings.finetune_steps)
+    module = StudentModule(loss, lr, ctx.out_dir / "val" / f"step{step}", config.student.adversarial,
                            config.student.trainer.gradient_clip_val)
     fit(ctx, module, data, config.student.trainer, settings.finetune_steps,
         f"prune fine-tune {step}/{settings.schedule_steps}", logs=f"logs/step{step}")

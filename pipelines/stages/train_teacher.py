@@ -20,7 +20,7 @@ from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.trainer import fit
 from stylectl.pipelines.teacher_artifact import ONNX_FILE, TORCH_FILE
-from stylectl.pipelines.training import TeacherModule
+from stylectl.pipelines.training import LearningRate, TeacherModule
 
 GRIDS = "val"
 
@@ -45,7 +45,8 @@ def run(ctx: StageContext) -> dict:
     before = distances()
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
                              config.seed, config.data.eval_size, config.data.max_side)
-    module = TeacherModule(model, loss, settings.lr, ctx.out_dir / GRIDS, settings.adversarial, style,
+    lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)
+    module = TeacherModule(model, loss, lr, ctx.out_dir / GRIDS, settings.adversarial, style,
                            settings.trainer.gradient_clip_val)
     trainer, progress = fit(ctx, module, data, settings.trainer, settings.steps, "train-teacher")
     if data.skipped:
