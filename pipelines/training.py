@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from stylectl.pipelines.adversarial import adversarial_step, style_patches
-from stylectl.pipelines.config import AdversarialConfig
+from stylectl.pipelines.config import AdversarialConfig, LrSchedule
 from stylectl.pipelines.distill_loss import DistillationLoss
 from stylectl.pipelines.grid import save_grid
 from stylectl.pipelines.losses import PerceptualLoss
@@ -34,7 +33,7 @@ class LearningRate:
     """
 
     peak: float
-    schedule: Literal["constant", "cosine"]
+    schedule: LrSchedule
     steps: int
 
 
