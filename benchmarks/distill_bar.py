@@ -35,6 +35,8 @@ from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
+from results import publish
+
 SIZE, ROUNDS, RUNS, WARMUP = 256, 5, 20, 5
 HERE = Path(__file__).parent
 
@@ -89,8 +91,7 @@ def main() -> None:
         *table,
         "",
     ])
-    print(text)
-    args.output.write_text(text)
+    publish(text, args.output)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report import machine
 from stylectl.pipelines.runner import plan_chain, run_stages
 
+from results import publish
+
 ROUNDS, RUNS, WARMUP, THREADS = 5, 20, 5, 1
 HERE = Path(__file__).parent
 
@@ -67,8 +69,7 @@ def main() -> None:
             print(f"round {round_index + 1}/{ROUNDS} done", file=sys.stderr)
     latency = {name: statistics.median(values) for name, values in medians.items()}
     text = _table(config, outcomes, latency, count_macs(classic, size), count_macs(student, size), args)
-    print(text)
-    (HERE / "RESULTS.md").write_text(text)
+    publish(text, HERE / "RESULTS.md")
 
 
 def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int, args) -> str:

@@ -25,6 +25,8 @@ from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
+from results import publish
+
 ROUNDS, RUNS, WARMUP = 5, 20, 5
 HERE = Path(__file__).parent
 
@@ -82,8 +84,7 @@ def main() -> None:
         *steps,
         "",
     ])
-    print(text)
-    (HERE / "RESULTS-prune.md").write_text(text)
+    publish(text, HERE / "RESULTS-prune.md")
 
 
 if __name__ == "__main__":

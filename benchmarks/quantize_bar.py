@@ -23,6 +23,8 @@ from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
+from results import publish
+
 HERE = Path(__file__).parent
 
 
@@ -61,8 +63,7 @@ def main() -> None:
     ])
     if (quantize.folder / "comparison.png").exists():
         (HERE / "RESULTS-quantize.png").write_bytes((quantize.folder / "comparison.png").read_bytes())
-    print(text)
-    (HERE / "RESULTS-quantize.md").write_text(text)
+    publish(text, HERE / "RESULTS-quantize.md")
 
 
 if __name__ == "__main__":

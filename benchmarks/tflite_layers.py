@@ -27,6 +27,8 @@ from stylectl.pipelines.models.fold import fold_batchnorm
 from stylectl.pipelines.models.student import InvertedResidual, conv_bn
 from stylectl.pipelines.report import machine
 
+from results import publish
+
 ROUNDS, RUNS, WARMUP = 5, 50, 5
 OPTIONS = {"nhwc": True, "int8_io": True}  # NHWC I/O: no layout transposes around a lone layer
 HERE = Path(__file__).parent
@@ -86,8 +88,7 @@ def main() -> None:
         *rows,
         "",
     ])
-    print(text)
-    (HERE / "RESULTS-tflite-layers.md").write_text(text)
+    publish(text, HERE / "RESULTS-tflite-layers.md")
 
 
 if __name__ == "__main__":
