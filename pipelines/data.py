@@ -1,10 +1,10 @@
 """Content photos and style images: where they are, how they split, how they load.
 
 Everything the chain learns from or is judged on goes through here, so that a build is
-reproducible from its config alone: the built-in photos come from wheels that are already
-installed (no network), a user folder splits the same way every time, and the set's
-fingerprint feeds the stage cache key. Training crops and the Lightning DataModule live in
-``datamodule.py``.
+reproducible from its config alone: the built-in photos ship inside stylectl and in wheels
+that are already installed (no network), a user folder splits the same way every time, and
+the set's fingerprint feeds the stage cache key. Training crops and the Lightning
+DataModule live in ``datamodule.py``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ BUILTIN_PHOTOS: dict[str, tuple[str, str]] = {
 # both halves stay on the training side.
 HELDOUT_PHOTOS = ("chelsea", "china", "grace_hopper")
 
-STYLE_ASSETS = "stylectl.pipelines.assets"
+ASSETS = "stylectl.pipelines.assets"
+# Over a hundred more training photos shipped as package data (assets/photos/PROVENANCE.md):
+# six photos alone let a student memorize them instead of learning the style's mapping.
+SHIPPED_PHOTOS = "photos"
 
 CONTENT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
@@ -91,8 +94,11 @@ def resolve_content(spec: str, holdout_fraction: float) -> ImageSet:
 
 def _builtin_photos() -> ImageSet:
     paths = {name: _package_file(package, relative) for name, (package, relative) in BUILTIN_PHOTOS.items()}
+    shipped = sorted(Path(str(importlib.resources.files(ASSETS) / SHIPPED_PHOTOS)).glob("*.jpg"))
+    if not shipped:
+        raise StylectlError(f"built-in training photos are missing from {ASSETS}.{SHIPPED_PHOTOS}; reinstall stylectl")
     return ImageSet(
-        train=tuple(path for name, path in paths.items() if name not in HELDOUT_PHOTOS),
+        train=tuple(path for name, path in paths.items() if name not in HELDOUT_PHOTOS) + tuple(shipped),
         heldout=tuple(paths[name] for name in HELDOUT_PHOTOS),
     )
 
@@ -139,7 +145,7 @@ def resolve_style(spec: str) -> Path:
         if name not in BUILTIN_STYLES:
             raise UserInputError(f"style '{spec}': unknown built-in style; valid: {valid}")
         # Wheels install unpacked, so the resource is a real file on disk.
-        return Path(str(importlib.resources.files(STYLE_ASSETS) / "styles" / f"{name}.jpg"))
+        return Path(str(importlib.resources.files(ASSETS) / "styles" / f"{name}.jpg"))
     path = Path(spec).expanduser()
     if not path.exists():
         raise UserInputError(f"style image '{spec}' does not exist; give an image file or one of {valid}")

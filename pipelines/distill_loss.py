@@ -1,5 +1,5 @@
 """What the student is taught: the teacher's pixels, its VGG features, its inner features,
-and (optionally) the style image's Gram matrices.
+the Gram matrices of its output, and (optionally) the style image's Gram matrices.
 
 Feature distillation compares named intermediate outputs ("taps") of the two networks; a
 learned 1x1 conv per tap maps the student's narrower features to the teacher's width. The
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from stylectl.pipelines.config import StudentConfig
 from stylectl.pipelines.errors import UserInputError
-from stylectl.pipelines.losses import perceptual_distance, pixel_loss, style_grams, style_loss
+from stylectl.pipelines.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
 from stylectl.pipelines.models.vgg import VGGFeatures
 
 
@@ -42,8 +42,9 @@ class DistillationLoss(nn.Module):
         self.student = student
         self.teacher = teacher
         self.settings = settings
+        grams_needed = settings.style_weight or settings.teacher_gram_weight
         vgg_layers = sorted({*(settings.perceptual_layers if settings.perceptual_weight else []),
-                             *(settings.style_layers if settings.style_weight else [])})
+                             *(settings.style_layers if grams_needed else [])})
         self.vgg = VGGFeatures(vgg_layers) if vgg_layers else None
         if settings.style_weight:
             for name, gram in style_grams(self.vgg, style, settings.style_layers).items():
@@ -83,9 +84,16 @@ class DistillationLoss(nn.Module):
         if settings.perceptual_weight:
             terms["perceptual"] = settings.perceptual_weight * perceptual_distance(
                 self.vgg, output, target, settings.perceptual_layers)
+        if settings.style_weight or settings.teacher_gram_weight:
+            features = self.vgg(output, settings.style_layers)
         if settings.style_weight:
             grams = {name: getattr(self, f"gram_{name}") for name in settings.style_layers}
-            terms["style"] = settings.style_weight * style_loss(self.vgg(output, settings.style_layers), grams)
+            terms["style"] = settings.style_weight * style_loss(features, grams)
+        if settings.teacher_gram_weight:
+            with torch.no_grad():
+                target_features = self.vgg(target, settings.style_layers)
+            terms["teacher_gram"] = settings.teacher_gram_weight * gram_distance(
+                features, target_features, settings.style_layers)
         if settings.feature_weight:
             terms["feature"] = settings.feature_weight * sum(
                 F.mse_loss(self.adapters[name](self.student_features.outputs[name]),

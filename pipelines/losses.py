@@ -38,6 +38,12 @@ def style_loss(features: dict[str, Tensor], target_grams: dict[str, Tensor]) -> 
     )
 
 
+def gram_distance(features_a: dict[str, Tensor], features_b: dict[str, Tensor], layers: Sequence[str]) -> Tensor:
+    """Sum over layers of the MSE between the Gram matrices of two batches, image by image: how far
+    apart two sets of images are in texture, whatever their layout (a student against its teacher)."""
+    return sum(F.mse_loss(gram_matrix(features_a[name]), gram_matrix(features_b[name])) for name in layers)
+
+
 def total_variation(x: Tensor) -> Tensor:
     """Mean absolute difference between neighbouring pixels: a mean, so its weight does not depend on image size."""
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()

@@ -129,7 +129,7 @@ def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
     if "style" in wanted:
         found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
     if "teacher_onnx" in wanted and config.teacher.onnx is not None:
-        found["teacher_onnx"] = artifacts.sha256_file(Path(config.teacher.onnx.path))
+        found["teacher_onnx"] = artifacts.sha256_file(config.teacher.onnx.file)
     return found
 
 

@@ -17,7 +17,7 @@ def load_teacher(artifact: Artifact) -> nn.Module:
 
         settings = artifact.manifest["config"]["teacher"]["onnx"]
         return OnnxTeacher(artifact.path(ONNX_FILE), settings["input_range"], settings["output_range"],
-                           settings["layout"])
+                           settings["layout"], settings["inputs"])
     from stylectl.pipelines.models.spec import load_model
 
     return load_model(artifact.path(TORCH_FILE))

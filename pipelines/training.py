@@ -20,6 +20,7 @@ from stylectl.pipelines.config import AdversarialConfig, LrSchedule
 from stylectl.pipelines.distill_loss import DistillationLoss
 from stylectl.pipelines.grid import save_grid
 from stylectl.pipelines.losses import PerceptualLoss
+from stylectl.pipelines.metrics import psnr
 from stylectl.pipelines.models.discriminator import PatchDiscriminator
 
 
@@ -130,5 +131,7 @@ class StudentModule(_Trainable):
 
     def validation_step(self, batch: torch.Tensor, batch_index: int) -> None:
         terms, output, target = self.loss(batch)
-        self.log_dict({f"val/{name}": value for name, value in terms.items()}, sync_dist=True)
+        # PSNR against the teacher on the held-out photos: the curve that says where training flattens.
+        self.log_dict({**{f"val/{name}": value for name, value in terms.items()}, "val/psnr": psnr(output, target)},
+                      sync_dist=True)
         self.save_grid({"content": batch, "teacher": target, "student": output})

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.resources
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from stylectl.pipelines.data import (
+    ASSETS,
     BUILTIN_PHOTOS,
     BUILTIN_STYLES,
     HELDOUT_PHOTOS,
+    SHIPPED_PHOTOS,
     ImageSet,
     eval_batch,
     load_image,
@@ -56,9 +60,40 @@ def assert_user_error(error: pytest.ExceptionInfo, *names: str) -> None:
 def test_builtin_photos_resolve_to_existing_files_with_the_fixed_split():
     images = resolve_content("builtin:photos", HOLDOUT)
     assert all(path.is_file() for path in images.train + images.heldout)
-    assert len(images.train) + len(images.heldout) == len(BUILTIN_PHOTOS)
+    wheel_train = {name for name in BUILTIN_PHOTOS if name not in HELDOUT_PHOTOS}
+    assert wheel_train <= {path.stem for path in images.train}
+    assert len(images.train) >= len(wheel_train) + 100
+    assert len({path.name for path in images.train}) == len(images.train)
     assert not set(images.train) & set(images.heldout)
     assert [path.stem for path in images.heldout] == list(HELDOUT_PHOTOS)
+
+
+def test_every_shipped_photo_has_one_provenance_row_and_every_row_a_file():
+    folder = Path(str(importlib.resources.files(ASSETS) / SHIPPED_PHOTOS))
+    rows = re.findall(r"^\| (\S+\.jpg) \|", (folder / "PROVENANCE.md").read_text(), flags=re.MULTILINE)
+    assert len(rows) == len(set(rows))
+    assert set(rows) == {path.name for path in folder.glob("*.jpg")}
+
+
+def _thumbnail(path: Path) -> np.ndarray:
+    """Centre square as 24x24 grey, zero mean and unit norm: near-duplicates correlate close to 1."""
+    with Image.open(path) as image:
+        grey = ImageOps.fit(image.convert("L"), (24, 24), Image.Resampling.BOX)
+    pixels = np.asarray(grey, dtype=np.float32).ravel()
+    pixels -= pixels.mean()
+    return pixels / np.linalg.norm(pixels)
+
+
+def test_builtin_photos_have_no_near_duplicates():
+    images = resolve_content("builtin:photos", HOLDOUT)
+    thumbnails = np.stack([_thumbnail(path) for path in images.train + images.heldout])
+    mirrored = thumbnails.reshape(-1, 24, 24)[:, :, ::-1].reshape(len(thumbnails), -1)
+    similarity = np.maximum(thumbnails @ thumbnails.T, thumbnails @ mirrored.T)
+    np.fill_diagonal(similarity, 0)
+    # Unrelated photos with the same layout (sky over land) reach 0.88; a resized copy is near 1.
+    assert similarity.max() < 0.95
+    # Stricter against the held-out photos: evaluation must be on photos never trained on.
+    assert similarity[: len(images.train), len(images.train) :].max() < 0.9
 
 
 def test_builtin_split_ignores_holdout_fraction_and_keeps_stereo_pair_together():

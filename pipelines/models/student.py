@@ -12,6 +12,15 @@ Two heads bring the half-resolution features back to full size:
   have few channels, so CPU and NPU vector units run them far below their MAC rate.
 - ``conv``: a second nearest-upsample + separable conv stage, then a 3x3 conv to RGB, all at
   full resolution.
+
+Three options let it copy teachers whose strokes are large or whose look depends on the whole
+photo (instance-normalized teachers), still with NPU ops only:
+- ``kernel``: the blocks' depthwise kernel (5 or 7 widen the receptive field for few MACs);
+- ``low``: a 1/8-resolution stage (stride-2 depthwise down, inverted-residual blocks, 1x1 conv,
+  nearest upsample, added back at 1/4), where depthwise convs are nearly free;
+- ``context``: each block scales and shifts its features by a function of their global mean and
+  mean square (``GlobalContext``): what instance normalization computes, from global average
+  pooling, multiplies, adds and 1x1 convs only, so int8 NPUs keep it on the accelerator.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from torch import nn
 BASE_STEM = 16
 BASE_DOWN = (32, 72)
 BASE_UP = (32, 16)
+BASE_LOW = 96  # channels of the 1/8-resolution stage at width 1.0
 HEADS = ("pixel_shuffle", "conv")
 SHUFFLE = 2  # the pixel-shuffle head's upscale factor: half resolution to full
 
@@ -38,16 +48,23 @@ def _round_channels(value: float) -> int:
     return max(4, int(round(value / 4)) * 4)
 
 
-def student_params(width: float, blocks: int, expansion: float, head: str = "pixel_shuffle") -> dict:
-    """StudentNet kwargs for a width multiplier, block count, expansion ratio and head (the YAML's student.*)."""
+def student_params(width: float, blocks: int, expansion: float, head: str = "pixel_shuffle", kernel: int = 3,
+                   low_blocks: int = 0, context: bool = False) -> dict:
+    """StudentNet kwargs from the YAML's student.* sizes and options."""
     bottleneck = _round_channels(BASE_DOWN[1] * width)
     up = [_round_channels(c * width) for c in BASE_UP]
+    low = _round_channels(BASE_LOW * width)
+    low_mid = [_round_channels(low * expansion)] * low_blocks
+    block_mid = [_round_channels(bottleneck * expansion)] * blocks
     return {
         "stem": _round_channels(BASE_STEM * width),
         "down": [_round_channels(BASE_DOWN[0] * width), bottleneck],
-        "block_mid": [_round_channels(bottleneck * expansion)] * blocks,
+        "block_mid": block_mid,
         "up": up if head == "conv" else up[:1],
         "head": head,
+        "kernel": kernel,
+        "low": [low, *low_mid] if low_blocks else [],
+        "context": [_round_channels(mid / 4) for mid in block_mid + low_mid] if context else [],
     }
 
 
@@ -80,41 +97,98 @@ def _up(in_ch: int, out_ch: int) -> nn.Sequential:
     )
 
 
-class InvertedResidual(nn.Module):
-    """MobileNetV2 block: expand, depthwise, linear projection, plus the input."""
+class GlobalContext(nn.Module):
+    """Per-channel scale and shift computed from the features' global mean and mean square.
 
-    def __init__(self, channels: int, mid: int):
+    Instance normalization maps each channel to ``a * x + b`` with ``a`` and ``b`` functions of
+    that channel's mean and variance over the whole image. This module learns such functions
+    (two 1x1 convs on the pooled statistics, ReLU, two 1x1 convs out) and applies
+    ``x * (1 + scale) + shift``: global average pooling, multiply, add and 1x1 convs, all of
+    which int8 NPUs run, where InstanceNorm's division and square root stay float. No concat
+    or split, so torch-pruning's dependency graph couples every channel without special cases.
+    """
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.mean = nn.Conv2d(channels, hidden, 1)
+        self.square = nn.Conv2d(channels, hidden, 1, bias=False)
+        self.relu = nn.ReLU()
+        self.scale = nn.Conv2d(hidden, channels, 1)
+        self.shift = nn.Conv2d(hidden, channels, 1)
+        for conv in (self.scale, self.shift):  # start as the identity: training decides how much context helps
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.relu(self.mean(self.pool(x)) + self.square(self.pool(x * x)))
+        return x + x * self.scale(hidden) + self.shift(hidden)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: expand, depthwise, (global context,) linear projection, plus the input."""
+
+    def __init__(self, channels: int, mid: int, kernel: int = 3, context_hidden: int = 0):
         super().__init__()
         self.expand = conv_bn(channels, mid, 1)
-        self.depthwise = conv_bn(mid, mid, 3, groups=mid)
+        self.depthwise = conv_bn(mid, mid, kernel, groups=mid)
+        self.context = GlobalContext(mid, context_hidden) if context_hidden else nn.Identity()
         self.project = conv_bn(mid, channels, 1, relu=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.project(self.depthwise(self.expand(x)))
+        return x + self.project(self.context(self.depthwise(self.expand(x))))
+
+
+class LowStage(nn.Module):
+    """A 1/8-resolution detour added back at 1/4: down, blocks, 1x1 conv back to the bottleneck
+    width, nearest upsample. Each 3x3 depthwise conv here widens the receptive field by 16 input
+    pixels at a quarter of the cost it has at 1/4 resolution."""
+
+    def __init__(self, channels: int, low: int, block_mid: Sequence[int], kernel: int, context: Sequence[int]):
+        super().__init__()
+        self.down = _down(channels, low)
+        self.blocks = nn.Sequential(*(InvertedResidual(low, mid, kernel, hidden)
+                                      for mid, hidden in zip(block_mid, context or [0] * len(block_mid))))
+        self.back = conv_bn(low, channels, 1, relu=False)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.up(self.back(self.blocks(self.down(x))))
 
 
 class StudentNet(nn.Module):
-    """RGB [0,1] NCHW in, RGB [0,1] out, same size; H and W must be multiples of 4.
+    """RGB [0,1] NCHW in, RGB [0,1] out, same size; H and W must be multiples of 4 (of 8 with a
+    ``low`` stage).
 
     ``down`` gives the channels after each downsampling stage (the second is the bottleneck
     width the blocks keep), ``block_mid`` each block's expanded width, ``up`` the channels
     after each upsampling stage (two for the ``conv`` head, one for ``pixel_shuffle``). Build
-    the default shapes with ``student_params``. Files saved before the pixel-shuffle head
-    existed have no ``head`` in their spec: they are ``conv``.
+    the default shapes with ``student_params``. ``low`` is empty, or the 1/8 stage's width
+    followed by its blocks' expanded widths. ``context`` is empty, or the hidden width of every
+    block's global context (the 1/4 blocks, then the 1/8 ones): stored, not derived, because
+    pruning may narrow it. Files saved before an option existed have no
+    entry for it in their spec, and the default here is what they were: a ``conv`` head,
+    3x3 kernels, no 1/8 stage, no context.
     """
 
     def __init__(self, stem: int, down: Sequence[int], block_mid: Sequence[int], up: Sequence[int],
-                 head: str = "conv"):
+                 head: str = "conv", kernel: int = 3, low: Sequence[int] = (), context: Sequence[int] = ()):
         super().__init__()
         up_stages = 2 if head == "conv" else 1
-        if head not in HEADS or len(down) != 2 or len(up) != up_stages or not block_mid:
-            raise ValueError(f"student needs a head in {HEADS}, 2 down, {up_stages} up and >= 1 block widths, "
-                             f"got {head=}, {down=}, {up=}, {block_mid=}")
-        self.head_kind = head
+        blocks = len(block_mid) + max(len(low) - 1, 0)
+        if (head not in HEADS or len(down) != 2 or len(up) != up_stages or not block_mid or kernel % 2 == 0
+                or len(context) not in (0, blocks)):
+            raise ValueError(f"student needs a head in {HEADS}, 2 down, {up_stages} up, >= 1 block widths, an odd "
+                             f"kernel and a context width per block or none, got {head=}, {down=}, {up=}, "
+                             f"{block_mid=}, {kernel=}, {low=}, {context=}")
+        self.head_kind, self.kernel, self.has_context = head, kernel, bool(context)
+        hidden = list(context) or [0] * blocks
         self.stem = conv_bn(3, stem, 3)
         self.down1 = _down(stem, down[0])
         self.down2 = _down(down[0], down[1])
-        self.blocks = nn.Sequential(*(InvertedResidual(down[1], mid) for mid in block_mid))
+        self.blocks = nn.Sequential(*(InvertedResidual(down[1], mid, kernel, width)
+                                      for mid, width in zip(block_mid, hidden)))
+        self.low = LowStage(down[1], low[0], low[1:], kernel, hidden[len(block_mid):]) if low else nn.Identity()
         self.up1 = _up(down[1], up[0])
         if head == "conv":
             self.up2 = _up(up[0], up[1])
@@ -124,7 +198,7 @@ class StudentNet(nn.Module):
             self.shuffle = nn.PixelShuffle(SHUFFLE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.up1(self.blocks(self.down2(self.down1(self.stem(x)))))
+        x = self.up1(self.low(self.blocks(self.down2(self.down1(self.stem(x))))))
         if self.head_kind == "conv":
             return torch.sigmoid(self.head(self.up2(x)))
         return self.shuffle(torch.sigmoid(self.head(x)))
@@ -140,17 +214,31 @@ class StudentNet(nn.Module):
             "block_mid": [block.expand.conv.out_channels for block in self.blocks],
             "up": up,
             "head": self.head_kind,
+            "kernel": self.kernel,
+            "low": ([self.low.down.pointwise.conv.out_channels,
+                     *(block.expand.conv.out_channels for block in self.low.blocks)]
+                    if isinstance(self.low, LowStage) else []),
+            "context": [block.context.mean.out_channels for block in self._all_blocks()] if self.has_context else [],
         }
+
+    def _all_blocks(self) -> list[InvertedResidual]:
+        return [*self.blocks, *(self.low.blocks if isinstance(self.low, LowStage) else [])]
 
     def equalization_pairs(self) -> list[tuple[str, str]]:
         """Consecutive convs with only ReLU / nearest upsampling between them, for cross-layer
         equalization. Convs feeding a residual add are left out: scaling one branch of an add
-        would change the sum."""
+        would change the sum, and so are the depthwise -> project pairs of blocks with global
+        context, whose statistics would change with the scaling."""
         pairs = [("stem.conv", "down1.depthwise.conv"), ("down1.depthwise.conv", "down1.pointwise.conv"),
                  ("down1.pointwise.conv", "down2.depthwise.conv"), ("down2.depthwise.conv", "down2.pointwise.conv")]
-        for index in range(len(self.blocks)):
-            pairs += [(f"blocks.{index}.expand.conv", f"blocks.{index}.depthwise.conv"),
-                      (f"blocks.{index}.depthwise.conv", f"blocks.{index}.project.conv")]
+        blocks = [f"blocks.{index}" for index in range(len(self.blocks))]
+        if isinstance(self.low, LowStage):
+            pairs += [("low.down.depthwise.conv", "low.down.pointwise.conv")]
+            blocks += [f"low.blocks.{index}" for index in range(len(self.low.blocks))]
+        for block in blocks:
+            pairs.append((f"{block}.expand.conv", f"{block}.depthwise.conv"))
+            if not self.has_context:
+                pairs.append((f"{block}.depthwise.conv", f"{block}.project.conv"))
         pairs.append(("up1.depthwise.conv", "up1.pointwise.conv"))
         if self.head_kind == "conv":
             pairs += [("up1.pointwise.conv", "up2.depthwise.conv"), ("up2.depthwise.conv", "up2.pointwise.conv"),
@@ -161,7 +249,8 @@ class StudentNet(nn.Module):
 
     def feature_taps(self) -> dict[str, nn.Module]:
         """Modules whose outputs feature distillation compares with the teacher's taps of the same name."""
-        return {"down2": self.down2, "res_last": self.blocks[-1], "up1": self.up1}
+        return {"down2": self.down2, "res_last": self.low if isinstance(self.low, LowStage) else self.blocks[-1],
+                "up1": self.up1}
 
     def tap_channels(self) -> dict[str, int]:
         """Channels of each feature tap's output, for the 1x1 adapters of feature distillation."""

@@ -24,21 +24,23 @@ def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.student
     pl.seed_everything(config.seed, workers=True, verbose=False)
     teacher = load_teacher(ctx.inputs["train-teacher"])
-    student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head))
+    student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
+                                          settings.kernel, settings.low_blocks, settings.context))
     style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
     loss = DistillationLoss(student, teacher, settings, style)
     lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)
     module = StudentModule(loss, lr, ctx.out_dir / GRIDS, settings.adversarial,
                            settings.trainer.gradient_clip_val)
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
-                             config.seed, config.data.eval_size, config.data.max_side)
+                             config.seed, config.data.eval_size, config.data.max_side, settings.augment)
     trainer, progress = fit(ctx, module, data, settings.trainer, settings.steps, "distill")
     if trainer.is_global_zero:
         save_model(student, ctx.out_dir / OUTPUT)
     return {
         "params": count_params(student),
         "macs": count_macs(student, config.data.eval_size),
-        "teacher_macs": count_macs(teacher, config.data.eval_size) if is_torch_teacher(teacher) else None,
+        "teacher_macs": count_macs(teacher, config.data.eval_size) if is_torch_teacher(teacher)
+        else teacher.macs(config.data.eval_size),
         "final_loss": progress.last_loss,
         "images_per_second": round(progress.images_per_second, 2),
         **fidelity(student, teacher, eval_batch(ctx.images.heldout, config.data.eval_size)),

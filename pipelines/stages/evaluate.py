@@ -67,7 +67,7 @@ def run(ctx: StageContext) -> dict:
         counted = is_torch_teacher(source)
         rows.append({"artifact": name, "runtime": "torch" if counted else "onnxruntime", "kind": "torch",
                      "file": str(path) if path else None,
-                     "mmacs": count_macs(source, size) / 1e6 if counted else None,
+                     "mmacs": (count_macs(source, size) if counted else source.macs(size)) / 1e6,
                      "params": count_params(source) if counted else None,
                      "size_mb": path.stat().st_size / 1e6 if path else None, **quality(outputs[name])})
 
@@ -75,8 +75,9 @@ def run(ctx: StageContext) -> dict:
     if is_torch_teacher(teacher):
         export_onnx(teacher, size, config.export.opset, ctx.out_dir / TEACHER_ONNX)
         baseline = (ctx.out_dir / TEACHER_ONNX, heldout[0], None)
-    else:  # an imported ONNX teacher is its own baseline, fed in its own range and layout
-        baseline = (teacher_path, teacher.model_input(heldout[:1])[0], reference)
+    else:  # an imported ONNX teacher is its own baseline (its `inputs` baked in), fed in its own range and layout
+        teacher.save_standalone(ctx.out_dir / TEACHER_ONNX)
+        baseline = (ctx.out_dir / TEACHER_ONNX, teacher.model_input(heldout[:1])[0], reference)
     export = ctx.inputs["export"]
     files = [("teacher (onnx)", "onnx", {}, *baseline[:2], rows[0]["mmacs"], baseline[2])]
     files += [(f"student {row['variant']} ({row['format']})", row["format"], row["options"],

@@ -70,7 +70,7 @@ def _finetune(ctx: StageContext, loss: DistillationLoss, step: int) -> None:
     config, settings = ctx.config, ctx.config.prune
     loss.rebuild_adapters()  # the student's tap widths may have changed
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.finetune_steps,
-                             config.seed, config.data.eval_size, config.data.max_side)
+                             config.seed, config.data.eval_size, config.data.max_side, config.student.augment)
     lr = LearningRate(settings.lr, config.student.lr_schedule, settings.finetune_steps)
     module = StudentModule(loss, lr, ctx.out_dir / "val" / f"step{step}", config.student.adversarial,
                            config.student.trainer.gradient_clip_val)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytorch_lightning as pl
+import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
@@ -44,7 +45,7 @@ def run(ctx: StageContext) -> dict:
 
     before = distances()
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
-                             config.seed, config.data.eval_size, config.data.max_side)
+                             config.seed, config.data.eval_size, config.data.max_side, settings.augment)
     lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)
     module = TeacherModule(model, loss, lr, ctx.out_dir / GRIDS, settings.adversarial, style,
                            settings.trainer.gradient_clip_val)
@@ -67,11 +68,13 @@ def run(ctx: StageContext) -> dict:
 
 
 def import_onnx(ctx: StageContext) -> dict:
-    """Take a user's ONNX model as the teacher: copy it in, check it runs on the held-out photos."""
+    """Take a user's ONNX model as the teacher: copy it in, check it runs on the held-out photos
+    (and at the training crop size, so a fixed-size model fails here rather than in distill)."""
     config, onnx = ctx.config, ctx.config.teacher.onnx
     target = ctx.out_dir / ONNX_FILE
-    shutil.copyfile(onnx.path, target)
-    teacher = OnnxTeacher(target, onnx.input_range, onnx.output_range, onnx.layout)
+    shutil.copyfile(onnx.file, target)
+    teacher = OnnxTeacher(target, onnx.input_range, onnx.output_range, onnx.layout, onnx.inputs)
+    teacher.model_input(torch.zeros(1, 3, config.data.crop_size, config.data.crop_size))
     heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
     stylized = teacher(heldout)
     layers = ctx.config.teacher
@@ -80,6 +83,7 @@ def import_onnx(ctx: StageContext) -> dict:
     save_grid({"content": heldout, "teacher": stylized}, ctx.out_dir / GRIDS / "imported.png")
     return {
         "imported_from": onnx.path,
+        "macs": teacher.macs(config.data.eval_size),
         "eval_size": config.data.eval_size,
         "heldout_after": {"style_distance": style_distance(vgg, stylized, style, layers.style_layers),
                           "content_distance": content_distance(vgg, stylized, heldout, layers.content_layers)},

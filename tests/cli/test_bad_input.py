@@ -51,6 +51,8 @@ CASES = [
     ("override wrong type", None, ["--set", "student.width=abc"], ["--set student.width=abc", "student.width"]),
     ("override unknown key", None, ["--set", "teacher.depth=3"], ["--set teacher.depth=3", "teacher.depth", "unknown key"]),
     ("override into a value", None, ["--set", "seed.x=1"], ["--set seed.x=1", "'seed' is a value"]),
+    ("augment scale reversed", None, ["--set", "student.augment.scale=[1.0, 0.5]"],
+     ["student.augment.scale", "0 < min <= max <= 1"]),
 ]
 
 

@@ -7,13 +7,16 @@ from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
 
-TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4], "head": "conv"}
-TINY_SHUFFLE = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8], "head": "pixel_shuffle"}
+LEGACY = {"kernel": 3, "low": [], "context": []}
+TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4], "head": "conv", **LEGACY}
+TINY_SHUFFLE = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8], "head": "pixel_shuffle", **LEGACY}
+TINY_WIDE = {**TINY_SHUFFLE, "kernel": 5, "low": [16, 24, 20], "context": [8, 4, 8, 8]}
 
 
 def default_student() -> StudentNet:
     cfg = StudentConfig()
-    return StudentNet(**student_params(cfg.width, cfg.blocks, cfg.expansion, cfg.head))
+    return StudentNet(**student_params(cfg.width, cfg.blocks, cfg.expansion, cfg.head, cfg.kernel, cfg.low_blocks,
+                                       cfg.context))
 
 
 def classic_teacher() -> TransformerNet:
@@ -36,27 +39,58 @@ def test_has_only_npu_friendly_modules():
     assert not [m for m in student.modules() if isinstance(m, banned)]
     assert all(m.padding_mode == "zeros" for m in student.modules() if isinstance(m, nn.Conv2d))
     assert {type(m) for m in student.modules() if not list(m.children())} <= {
-        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Upsample, nn.PixelShuffle
+        nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Upsample, nn.PixelShuffle, nn.AdaptiveAvgPool2d, nn.Identity
     }
+    pools = [m for m in student.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    assert all(m.output_size in (1, (1, 1)) for m in pools)  # global average pooling only
 
 
-@pytest.mark.parametrize("params", [TINY, TINY_SHUFFLE], ids=["conv", "pixel_shuffle"])
+@pytest.mark.parametrize("params", [TINY, TINY_SHUFFLE, TINY_WIDE], ids=["conv", "pixel_shuffle", "wide"])
 def test_output_is_an_image_of_the_input_size(params):
     out = StudentNet(**params).eval()(torch.rand(2, 3, 32, 32))
     assert out.shape == (2, 3, 32, 32)
     assert 0 <= out.min() and out.max() <= 1
 
 
-@pytest.mark.parametrize("params", [TINY, TINY_SHUFFLE], ids=["conv", "pixel_shuffle"])
+@pytest.mark.parametrize("params", [TINY, TINY_SHUFFLE, TINY_WIDE], ids=["conv", "pixel_shuffle", "wide"])
 def test_spec_params_read_the_layer_shapes(params):
     student = StudentNet(**params)
     assert student.spec_params() == params
     StudentNet(**student.spec_params()).load_state_dict(student.state_dict(), strict=True)
 
 
-def test_specs_saved_before_the_head_option_build_the_conv_head():
-    old_spec = {key: value for key, value in TINY.items() if key != "head"}
+def test_specs_saved_before_the_options_existed_build_what_they_were():
+    old_spec = {key: value for key, value in TINY.items() if key not in ("head", *LEGACY)}
     assert StudentNet(**old_spec).spec_params() == TINY
+
+
+def test_global_context_sees_the_whole_image():
+    """A change far away moves the output through the pooled statistics, not just nearby pixels."""
+    torch.manual_seed(0)
+    student = StudentNet(**TINY_WIDE)
+    for module in student.modules():
+        if type(module).__name__ == "GlobalContext":
+            torch.nn.init.normal_(module.scale.weight, std=0.5)
+    student_no_context = StudentNet(**{**TINY_WIDE, "context": [], "low": []})
+    image = torch.rand(1, 3, 64, 64)
+    changed = image.clone()
+    changed[..., 48:, 48:] = 1.0  # far beyond the receptive field of the top-left corner without context
+    for model in (student, student_no_context):
+        for norm in model.modules():  # BatchNorm statistics of real activations, so features are of unit scale
+            if isinstance(norm, nn.BatchNorm2d):
+                norm.momentum = None
+        with torch.no_grad():
+            model.train()(torch.rand(8, 3, 64, 64))
+        model.eval()
+    assert (student(image) - student(changed))[..., :8, :8].abs().max() > 1e-3
+    assert (student_no_context(image) - student_no_context(changed))[..., :8, :8].abs().max() == 0
+
+
+def test_global_context_starts_as_the_identity():
+    student = StudentNet(**TINY_WIDE).eval()
+    block = student.blocks[0]
+    features = torch.rand(1, block.depthwise.conv.out_channels, 8, 8)
+    assert torch.equal(block.context(features), features)
 
 
 def test_pixel_shuffle_head_runs_nothing_but_the_stem_at_full_resolution():
@@ -71,12 +105,15 @@ def test_pixel_shuffle_head_runs_nothing_but_the_stem_at_full_resolution():
 
 def test_student_params_scale_and_round_to_multiples_of_4():
     assert student_params(1.0, 3, 1.5, "conv") == {"stem": 16, "down": [32, 72], "block_mid": [108] * 3,
-                                                   "up": [32, 16], "head": "conv"}
+                                                   "up": [32, 16], "head": "conv", **LEGACY}
     half = student_params(0.5, 2, 1.0, "conv")
-    assert half == {"stem": 8, "down": [16, 36], "block_mid": [36, 36], "up": [16, 8], "head": "conv"}
+    assert half == {"stem": 8, "down": [16, 36], "block_mid": [36, 36], "up": [16, 8], "head": "conv", **LEGACY}
     assert student_params(0.01, 1, 1.0, "conv") == {"stem": 4, "down": [4, 4], "block_mid": [4], "up": [4, 4],
-                                                    "head": "conv"}
+                                                    "head": "conv", **LEGACY}
     assert student_params(1.0, 3, 1.5)["up"] == [32]  # the pixel-shuffle head (default) has one up stage
+    wide = student_params(1.0, 2, 1.5, low_blocks=2, context=True)
+    assert wide["low"] == [96, 144, 144]  # the 1/8 stage's width, then its blocks'
+    assert wide["context"] == [28, 28, 36, 36]  # a quarter of each block's width, 1/4 blocks first
 
 
 def test_feature_taps_have_the_advertised_channels():
@@ -87,6 +124,19 @@ def test_feature_taps_have_the_advertised_channels():
     student(torch.rand(1, 3, 32, 32))
     assert shapes == {"down2": (1, 12, 8, 8), "res_last": (1, 12, 8, 8), "up1": (1, 8, 16, 16)}
     assert {name: shape[1] for name, shape in shapes.items()} == student.tap_channels()
+
+
+def test_pruned_context_widths_survive_the_spec():
+    """Pruning may narrow a context's hidden layer below what the block width would give: the spec keeps it."""
+    params = {**TINY_WIDE, "context": [4, 4, 4, 4]}
+    student = StudentNet(**params)
+    assert student.spec_params() == params
+    StudentNet(**student.spec_params()).load_state_dict(student.state_dict(), strict=True)
+
+
+def test_low_stage_taps_the_last_feature_before_upsampling():
+    student = StudentNet(**TINY_WIDE)
+    assert student.feature_taps()["res_last"] is student.low
 
 
 def test_bad_stage_counts_are_refused():

@@ -9,6 +9,7 @@ from torch import nn
 
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.progress import PlainReporter
@@ -42,7 +43,7 @@ def onnx_model(tmp_path_factory):
 
 def _config(path, **student) -> RunConfig:
     data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
-    data["teacher"]["onnx"] = {"path": str(path), "input_range": "0_255", "output_range": "-1_1", "layout": "nhwc"}
+    data["teacher"]["onnx"] = {"path": str(path), "input_range": "0..255", "output_range": "-1..1", "layout": "nhwc"}
     data["student"].update(student)
     return RunConfig.model_validate(data)
 
@@ -51,12 +52,12 @@ def test_wrapper_converts_range_and_layout(onnx_model):
     model, path = onnx_model
     images = torch.rand(2, 3, 32, 32)
     expected = (model(images.permute(0, 2, 3, 1) * 255).permute(0, 3, 1, 2) + 1) / 2
-    output = OnnxTeacher(path, "0_255", "-1_1", "nhwc")(images)
+    output = OnnxTeacher(path, "0..255", "-1..1", "nhwc")(images)
     assert torch.allclose(output, expected.clamp(0, 1), atol=1e-4)
 
 
 def test_whole_chain_runs_on_an_onnx_teacher(onnx_model, tmp_path):
-    _, path = onnx_model
+    model, path = onnx_model
     outcomes = run_stages(_config(path), plan_chain(None, None, None), tmp_path, PlainReporter())
     teacher_folder = outcomes[0].artifact.folder
     assert (teacher_folder / "teacher.onnx").exists() and not (teacher_folder / "teacher.safetensors").exists()
@@ -64,6 +65,9 @@ def test_whole_chain_runs_on_an_onnx_teacher(onnx_model, tmp_path):
     assert rows["teacher"]["psnr_vs_teacher"] == float("inf")
     assert rows["teacher (onnx)"]["latency_ms"] > 0
     assert rows["student fp32 (onnx)"]["speedup_vs_teacher"] > 0
+    macs = count_macs(model.net, 32)  # the range and layout changes around it cost no MACs
+    assert outcomes[0].artifact.metrics["macs"] == outcomes[1].artifact.metrics["teacher_macs"] == macs
+    assert rows["teacher"]["mmacs"] == rows["teacher (onnx)"]["mmacs"] == macs / 1e6
 
 
 def test_feature_distillation_needs_a_torch_teacher(onnx_model, tmp_path):

