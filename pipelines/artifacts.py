@@ -26,7 +26,8 @@ CACHE_FORMAT = 2
 # Bump one stage's revision when only its code changes what it writes: later stages follow
 # (their inputs' digests change) while earlier, costly ones (training) stay cached.
 # export 1: int8 TFLite residual adds quantized (they were float before).
-STAGE_REVISIONS = {"export": 1}
+# evaluate 1: rows carry gram_vs_teacher.
+STAGE_REVISIONS = {"export": 1, "evaluate": 1}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

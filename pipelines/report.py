@@ -4,7 +4,8 @@ report.json schema, version 1:
   schema_version: 1
   build, created_at, machine {cpu, cores, python, platform}
   settings {eval_size, heldout_images, threads, warmup, runs, style_layers, content_layers}
-  rows: one per artifact, keys in COLUMNS (null when a value does not apply), plus "kind"
+  rows: one per artifact, keys in COLUMNS (null when a value does not apply; gram_vs_teacher is the Gram
+        distance to the teacher's output, style_distance the one to the style image), plus "kind"
         ("torch", "onnx", "tflite" or "coreml"), "file", and "note" when a file cannot run here
   gates {passed, failures: [text]}
   preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, clean, rules}
@@ -22,12 +23,12 @@ from stylectl.pipelines.export.preflight import markdown as preflight_markdown
 
 SCHEMA_VERSION = 1
 # Columns of report.json rows and report.md, and the shorter set a terminal summary shows.
-COLUMNS = ("artifact", "runtime", "psnr_vs_teacher", "ssim_vs_teacher", "style_distance", "content_distance",
-           "mmacs", "params", "size_mb", "latency_ms", "p90_ms", "speedup_vs_teacher")
+COLUMNS = ("artifact", "runtime", "psnr_vs_teacher", "ssim_vs_teacher", "gram_vs_teacher", "style_distance",
+           "content_distance", "mmacs", "params", "size_mb", "latency_ms", "p90_ms", "speedup_vs_teacher")
 SUMMARY_COLUMNS = ("artifact", "psnr_vs_teacher", "ssim_vs_teacher", "mmacs", "size_mb", "latency_ms",
                    "speedup_vs_teacher")
-HEADERS = {"psnr_vs_teacher": "PSNR dB", "ssim_vs_teacher": "SSIM", "style_distance": "style dist",
-           "content_distance": "content dist", "mmacs": "MMACs", "size_mb": "size MB", "latency_ms": "latency ms",
+HEADERS = {"psnr_vs_teacher": "PSNR dB", "ssim_vs_teacher": "SSIM", "gram_vs_teacher": "Gram vs teacher",
+           "style_distance": "style dist", "content_distance": "content dist", "mmacs": "MMACs", "size_mb": "size MB", "latency_ms": "latency ms",
            "p90_ms": "p90 ms", "speedup_vs_teacher": "speedup"}
 
 

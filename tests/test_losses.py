@@ -8,6 +8,7 @@ from stylectl.pipelines.losses import (
     gram_matrix,
     perceptual_distance,
     pixel_loss,
+    gram_distance,
     style_distance,
     style_grams,
     style_loss,
@@ -90,3 +91,13 @@ def test_distances_are_floats_that_vanish_at_their_targets(vgg, style_image):
     assert content_distance(vgg, photos, photos, CONTENT_LAYERS) == 0
     assert isinstance(content_distance(vgg, batch, photos, CONTENT_LAYERS), float)
     assert perceptual_distance(vgg, batch, photos, CONTENT_LAYERS).item() > 0
+
+
+def test_gram_distance_compares_textures_image_by_image(vgg, style_image):
+    photos = torch.rand(2, 3, 32, 32)
+    features = vgg(photos, STYLE_LAYERS)
+    assert gram_distance(features, features, STYLE_LAYERS).item() == 0
+    # the same pixels in another layout have the same Gram matrices (near zero), unlike other images
+    shuffled = vgg(photos.flip(-1), STYLE_LAYERS)
+    other = vgg(style_image.expand(2, -1, -1, -1)[..., :32, :32], STYLE_LAYERS)
+    assert gram_distance(features, shuffled, STYLE_LAYERS) < gram_distance(features, other, STYLE_LAYERS) / 10

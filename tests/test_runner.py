@@ -87,6 +87,8 @@ def test_report_has_rows_for_every_artifact(first_run):
     assert {"teacher (onnx)", "student fp32 (onnx)", "student int8 (onnx)"} <= set(artifacts)
     teacher_row = report["rows"][0]
     assert teacher_row["psnr_vs_teacher"] == float("inf") or teacher_row["psnr_vs_teacher"] > 60
+    assert teacher_row["gram_vs_teacher"] == 0  # the teacher's own texture
+    assert all(row["gram_vs_teacher"] > 0 for row in report["rows"][1:4])
     for row in report["rows"][4:]:
         assert row["latency_ms"] > 0 and row["size_mb"] > 0
     assert "| student int8 (onnx) |" in (outcomes[-1].artifact.folder / "report.md").read_text()

@@ -113,7 +113,12 @@ def quantizer_for(model: nn.Module, scheme: SchemeConfig, only: str | None = Non
     quantizer = X86InductorQuantizer()
     if only is not None:
         return quantizer.set_module_name_qconfig(only, quantization_config(scheme, qat))
-    quantizer.set_global(quantization_config(scheme, qat))
+    if scheme.activation_bits is None:
+        # Weight-only: only convs have weights. Set globally, the x86 quantizer would also annotate the
+        # global context's multiplies with no activation observer, which prepare_pt2e cannot build.
+        quantizer.set_module_type_qconfig(nn.Conv2d, quantization_config(scheme, qat))
+    else:
+        quantizer.set_global(quantization_config(scheme, qat))
     if scheme.protect_output and not qat and scheme.calibration != "minmax" and scheme.activation_bits:
         for name in OUTPUT_LAYERS:
             quantizer.set_module_name_qconfig(name, quantization_config(scheme, qat, calibration="minmax"))

@@ -19,7 +19,7 @@ from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.export.onnx import export_onnx
 from stylectl.pipelines.grid import save_grid
-from stylectl.pipelines.losses import content_distance, style_distance
+from stylectl.pipelines.losses import content_distance, gram_distance, style_distance
 from stylectl.pipelines.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model
@@ -41,9 +41,14 @@ def run(ctx: StageContext) -> dict:
     teacher_path = teacher_file(ctx.inputs["train-teacher"])
     teacher = load_teacher(ctx.inputs["train-teacher"])
     reference = predict(teacher, heldout)
+    with torch.no_grad():
+        reference_features = vgg(reference, settings.style_layers)
 
     def quality(output: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():  # texture distance to the teacher's output: the look a student must copy
+            gram = float(gram_distance(vgg(output, settings.style_layers), reference_features, settings.style_layers))
         return {"psnr_vs_teacher": psnr(output, reference), "ssim_vs_teacher": ssim(output, reference),
+                "gram_vs_teacher": gram,
                 "style_distance": style_distance(vgg, output, style, settings.style_layers),
                 "content_distance": content_distance(vgg, output, heldout, settings.content_layers)}
 
