@@ -12,13 +12,14 @@ Latency depends on the architecture, not the teacher: each architecture's fp32 O
 int8 TFLite file (built by the export stage from its first teacher) are timed, 1 thread, in
 alternating rounds with the classic fast-neural-style teacher's ONNX file.
 
-Usage: .venv/bin/python benchmarks/fidelity.py [--steps N] [--ablation] [--teachers NAME,...]
+Usage: .venv/bin/python benchmarks/fidelity.py [--steps N] [--ablation] [--teachers NAME,...] [--long-steps N]
 Writes benchmarks/RESULTS-fidelity.md and a sample grid per teacher in benchmarks/fidelity/.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import tempfile
 from pathlib import Path
@@ -70,8 +71,15 @@ LEVERS: dict[str, list[str]] = {
     "+ kernel 7": [*LEGACY, "student.kernel=7"],
     "+ 1/8 stage": [*LEGACY, "student.blocks=2", "student.low_blocks=2"],
     "+ global context": [*LEGACY, "student.context=true"],
-    "+ teacher Gram loss": [*LEGACY, "student.teacher_gram_weight=1e-7"],
+    # loss weights put each term at about half the pixel L1 (~0.1) on a trained legacy student
+    "+ teacher Gram loss": [*LEGACY, "student.teacher_gram_weight=1e-6"],
+    "+ VGG feature loss": [*LEGACY, "student.perceptual_weight=1e-6"],
+    "+ adversarial": [*LEGACY, "student.adversarial.enabled=true"],
+    "default + 1/8 stage + kernel 5": ["student.blocks=2", "student.low_blocks=2", "student.kernel=5"],
+    "default + teacher Gram loss": ["student.teacher_gram_weight=1e-6"],
 }
+# Feature-map distillation needs a torch teacher's inner features (an ONNX teacher has none).
+TORCH_TEACHER_LEVERS: dict[str, list[str]] = {"+ feature-map KD": [*LEGACY, "student.feature_weight=0.01"]}
 
 
 def _slug(name: str) -> str:
@@ -94,6 +102,12 @@ def _distances(student, teacher, photos, vgg, layers) -> dict[str, float]:
     return result
 
 
+def _curve(distill_folder: Path) -> list[tuple[int, float]]:
+    """(step, held-out PSNR against the teacher) at each validation of the distillation run."""
+    with (distill_folder / "logs" / "metrics.csv").open() as handle:
+        return [(int(row["step"]) + 1, float(row["val/psnr"])) for row in csv.DictReader(handle) if row.get("val/psnr")]
+
+
 def _latency(files: dict[str, tuple[object, Path, dict]], image: torch.Tensor) -> dict[str, float]:
     """Median over alternating rounds of each file's median latency in its own runtime (ms)."""
     medians: dict[str, list[float]] = {name: [] for name in files}
@@ -110,7 +124,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="distillation steps for every row (default: the config's)")
     parser.add_argument("--teachers", default=",".join(TEACHERS), help="comma-separated teacher names")
     parser.add_argument("--ablation", action="store_true", help="also run each lever alone")
-    parser.add_argument("--ablation-teachers", default="instance,multistyle26 style 0")
+    parser.add_argument("--ablation-teachers", default="multistyle26 style 0")
+    parser.add_argument("--long-steps", type=int, help="also train the default student this long on --long-teachers "
+                        "(the training-length curve; reported apart from the equal-step rows)")
+    parser.add_argument("--long-teachers", default="instance,multistyle26 style 19")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS-fidelity.md")
     args = parser.parse_args()
 
@@ -120,52 +137,55 @@ def main() -> None:
     if args.ablation:
         plan += [(teacher, lever, overrides) for teacher in args.ablation_teachers.split(",")
                  for lever, overrides in LEVERS.items()]
+        plan += [("instance", lever, overrides) for lever, overrides in TORCH_TEACHER_LEVERS.items()]
+    if args.long_steps:
+        plan += [(teacher, f"default student, {args.long_steps} steps", [f"student.steps={args.long_steps}"])
+                 for teacher in args.long_teachers.split(",")]
 
     layers = EvaluateConfig()
     vgg = VGGFeatures(sorted({*layers.style_layers, *layers.content_layers})).eval()
-    architectures: dict[str, dict] = {}  # variant -> its export artifact and MACs (one per architecture)
-    rows, grids = [], {}
+    exports: dict[str, Path] = {}  # variant -> its export folder (one per architecture)
+    rows, grids, latency = [], {}, {}
     for teacher_name, variant, overrides in plan:
         config = load_config(args.config, [f"name=fidelity-{_slug(teacher_name)}", *TEACHERS[teacher_name],
-                                           *overrides, *steps])
-        needs_files = variant in VARIANTS and variant not in architectures
+                                           *steps, *overrides])
+        needs_files = variant in VARIANTS and variant not in exports
         outcomes = run_stages(config, plan_stage("export" if needs_files else "distill"), args.checkpoints,
                               PlainReporter())
         by_stage = {outcome.stage: outcome.artifact for outcome in outcomes}
         student = load_model(by_stage["distill"].path("student.safetensors"))
         teacher = load_teacher(by_stage["train-teacher"])
         photos = resolve_content(config.data.content, config.data.holdout_fraction).heldout
-        if needs_files:
-            architectures[variant] = {"export": by_stage["export"]}
-        macs = count_macs(student, 256)
-        rows.append({"teacher": teacher_name, "variant": variant, "macs": macs,
+        rows.append({"teacher": teacher_name, "variant": variant, "macs": count_macs(student, 256),
+                     "long": variant.startswith("default student, "),
                      "distill": by_stage["distill"].folder, **_distances(student, teacher, photos, vgg, layers)})
         images = eval_batch(photos, 256)
-        grids.setdefault(teacher_name, {"content": images, "teacher": predict(teacher, images)})[variant] = \
-            predict(student, images)
-        print(f"{teacher_name} / {variant}: {rows[-1][256]['psnr']:.2f} dB", flush=True)
-
-    for teacher_name, columns in grids.items():
+        columns = grids.setdefault(teacher_name, {"content": images, "teacher": predict(teacher, images)})
+        columns[variant] = predict(student, images)
         save_grid(columns, HERE / "fidelity" / f"{_slug(teacher_name)}.png")
+        if needs_files:
+            exports[variant] = by_stage["export"].folder
+            if len(exports) == len(VARIANTS):  # time them now, while nothing else of this run is working
+                latency = _time_architectures(exports)
+        publish(_markdown(args, rows, latency), args.output)  # after every row: a stopped run keeps what it measured
 
+
+def _time_architectures(exports: dict[str, Path]) -> dict[str, float]:
+    """Each architecture's fp32 ONNX and int8 TFLite files against the classic teacher's ONNX file."""
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as scratch:
         classic = Path(scratch) / "classic.onnx"
         onnx_format.export_onnx(TransformerNet(32, 5, "instance").eval(), 256, 18, classic)
         files = {"classic teacher": (onnx_format, classic, {})}
-        for variant, built in architectures.items():
-            folder = built["export"].folder
+        for variant, folder in exports.items():
             files[f"{variant} fp32 onnx"] = (onnx_format, folder / "student_fp32.onnx", {})
             files[f"{variant} int8 tflite"] = (tflite_format, folder / "student_int8.tflite",
                                                {"nhwc": False, "int8_io": True})
-        latency = _latency(files, torch.rand(3, 256, 256))
-
-    publish(_markdown(args, rows, latency), args.output)
+        return _latency(files, torch.rand(3, 256, 256))
 
 
-def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
-    info = machine()
-    classic = latency["classic teacher"]
+def _table(rows: list[dict], latency: dict[str, float]) -> list[str]:
+    classic = latency.get("classic teacher", float("nan"))
     header = ("| teacher | student | PSNR 256 | SSIM 256 | Gram 256 | VGG 256 | PSNR 512 | SSIM 512 | Gram 512 | "
               "VGG 512 | MMACs | fp32 ORT ms (x classic) | int8 TFLite ms |")
     table = [header, "|" + "---|" * 13]
@@ -179,19 +199,34 @@ def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
         cells += [f"{row['macs'] / 1e6:.0f}" + ("" if row["macs"] <= MAC_BUDGET else " (over budget)"),
                   f"{fp32:.2f} ({classic / fp32:.1f}x)" if fp32 else "-", f"{int8:.2f}" if int8 else "-"]
         table.append("| " + " | ".join(cells) + " |")
+    return table
+
+
+def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
+    info = machine()
+    classic = latency.get("classic teacher", float("nan"))
+    long_rows = [row for row in rows if row["long"]]
+    options = (f"{' --ablation' if args.ablation else ''}{f' --steps {args.steps}' if args.steps else ''}"
+               f"{f' --long-steps {args.long_steps}' if args.long_steps else ''}")
     return "\n".join([
         "# Student fidelity on three kinds of teacher (issue 16)",
         "",
-        f"Command: `.venv/bin/python benchmarks/fidelity.py{' --ablation' if args.ablation else ''}"
-        f"{f' --steps {args.steps}' if args.steps else ''}`",
-        f"Machine: {info['cpu']}, {info['cores']} cores; one run per row, every row at the same distillation steps.",
+        f"Command: `.venv/bin/python benchmarks/fidelity.py{options}`",
+        f"Machine: {info['cpu']}, {info['cores']} cores; one run per row, every row of the first table at the same "
+        "distillation steps.",
         "Student against teacher on the 3 held-out photos: PSNR, SSIM, Gram distance (sum over evaluate's style "
         "layers of the squared difference of Gram matrices, VGG 0-255 scale) and VGG feature distance (relu4_1 MSE).",
         f"Latency: classic teacher (width 32, 5 blocks) fp32 ONNX {classic:.1f} ms; each architecture's files, "
         f"1 thread, 256x256, median of {ROUNDS} alternating rounds of {RUNS} runs after {WARMUP} warm-up "
         "(a property of the architecture, measured once per architecture).",
         "",
-        *table,
+        *_table([row for row in rows if not row["long"]], latency),
+        "",
+        *(["## Training length", "", *_table(long_rows, latency), ""] if long_rows else []),
+        "Held-out PSNR (256x256) against the teacher by distillation step, from each run's logs/metrics.csv:",
+        "",
+        *[f"- {row['teacher']} / {row['variant']}: "
+          + ", ".join(f"{step}: {value:.2f}" for step, value in _curve(row["distill"])) for row in rows],
         "",
         "Distill folders: " + ", ".join(sorted({str(row["distill"]) for row in rows})),
         "",
