@@ -301,7 +301,7 @@ class StudentConfig(Section):
         0, ge=0, description="Inverted-residual blocks in a 1/8-resolution stage added back at 1/4 (0: none); "
         "depthwise convs there cost a quarter and see twice as far. Eval sizes must then be multiples of 8.")
     context: bool = Field(
-        True, description="Global context in every block: a per-channel gain and shift learned from the "
+        True, description="Global context in every block: a per-channel scale and shift learned from the "
         "features' global mean and mean square, which is how instance-normalized teachers see the whole photo; "
         "built from average pooling, multiplies, adds and 1x1 convs that int8 NPUs run.")
     steps: int = Field(2000, ge=1, description="Optimizer steps.")
