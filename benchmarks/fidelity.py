@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
+from stylectl.pipelines.artifacts import write_json_atomic
 from stylectl.pipelines.config import EvaluateConfig
 from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.data import eval_batch, resolve_content
@@ -48,6 +50,7 @@ from results import publish
 HERE = Path(__file__).parent
 SIZES = (256, 512)
 ROUNDS, RUNS, WARMUP = 5, 20, 5
+SCORES_REVISION = 1
 # The classic teacher (width 32, 5 blocks) costs 10.08 GMACs at 256x256; the student's budget is 1/25 of it.
 MAC_BUDGET = 10.08e9 / 25
 
@@ -86,7 +89,19 @@ def _slug(name: str) -> str:
     return name.replace("multistyle26 style ", "ms").replace(" ", "-")
 
 
-def _distances(student, teacher, photos, vgg, layers) -> dict[str, float]:
+def _scores(distill_folder: Path, student, teacher, photos, vgg, layers) -> dict:
+    """`_distances`, kept next to the build (checkpoints/<build>/fidelity-scores/<distill key>.json):
+    a distill folder's key covers its student and teacher, so a re-run only scores new rows.
+    Bump SCORES_REVISION when the scoring changes."""
+    cache = distill_folder.parent.parent / "fidelity-scores" / f"{distill_folder.name}-r{SCORES_REVISION}.json"
+    if cache.exists():
+        return {int(size): values for size, values in json.loads(cache.read_text()).items()}
+    result = _distances(student, teacher, photos, vgg, layers)
+    write_json_atomic(cache, result)
+    return result
+
+
+def _distances(student, teacher, photos, vgg, layers) -> dict[int, dict[str, float]]:
     """Student against teacher on the held-out photos, at each size."""
     result = {}
     for size in SIZES:
@@ -125,6 +140,7 @@ def main() -> None:
     parser.add_argument("--teachers", default=",".join(TEACHERS), help="comma-separated teacher names")
     parser.add_argument("--ablation", action="store_true", help="also run each lever alone")
     parser.add_argument("--ablation-teachers", default="multistyle26 style 0")
+    parser.add_argument("--levers", help="comma-separated lever names to run with --ablation (default: all)")
     parser.add_argument("--long-steps", type=int, help="also train the default student this long on --long-teachers "
                         "(the training-length curve; reported apart from the equal-step rows)")
     parser.add_argument("--long-teachers", default="instance,multistyle26 style 19")
@@ -135,9 +151,13 @@ def main() -> None:
     teachers = args.teachers.split(",")
     plan = [(teacher, variant, overrides) for teacher in teachers for variant, overrides in VARIANTS.items()]
     if args.ablation:
-        plan += [(teacher, lever, overrides) for teacher in args.ablation_teachers.split(",")
-                 for lever, overrides in LEVERS.items()]
-        plan += [("instance", lever, overrides) for lever, overrides in TORCH_TEACHER_LEVERS.items()]
+        chosen = args.levers.split(",") if args.levers else [*LEVERS, *TORCH_TEACHER_LEVERS]
+        unknown = [lever for lever in chosen if lever not in LEVERS and lever not in TORCH_TEACHER_LEVERS]
+        if unknown:
+            parser.error(f"unknown lever(s) {unknown}; choose from {[*LEVERS, *TORCH_TEACHER_LEVERS]}")
+        plan += [(teacher, lever, LEVERS[lever]) for teacher in args.ablation_teachers.split(",")
+                 for lever in chosen if lever in LEVERS]
+        plan += [("instance", lever, TORCH_TEACHER_LEVERS[lever]) for lever in chosen if lever in TORCH_TEACHER_LEVERS]
     if args.long_steps:
         plan += [(teacher, f"default student, {args.long_steps} steps", [f"student.steps={args.long_steps}"])
                  for teacher in args.long_teachers.split(",")]
@@ -158,7 +178,7 @@ def main() -> None:
         photos = resolve_content(config.data.content, config.data.holdout_fraction).heldout
         rows.append({"teacher": teacher_name, "variant": variant, "macs": count_macs(student, 256),
                      "long": variant.startswith("default student, "),
-                     "distill": by_stage["distill"].folder, **_distances(student, teacher, photos, vgg, layers)})
+                     "distill": by_stage["distill"].folder, **_scores(by_stage["distill"].folder, student, teacher, photos, vgg, layers)})
         images = eval_batch(photos, 256)
         columns = grids.setdefault(teacher_name, {"content": images, "teacher": predict(teacher, images)})
         columns[variant] = predict(student, images)
@@ -206,8 +226,12 @@ def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
     info = machine()
     classic = latency.get("classic teacher", float("nan"))
     long_rows = [row for row in rows if row["long"]]
-    options = (f"{' --ablation' if args.ablation else ''}{f' --steps {args.steps}' if args.steps else ''}"
-               f"{f' --long-steps {args.long_steps}' if args.long_steps else ''}")
+    options = (f"{f' --teachers {args.teachers!r}' if args.teachers != ','.join(TEACHERS) else ''}"
+               f"{' --ablation' if args.ablation else ''}{f' --levers {args.levers!r}' if args.levers else ''}"
+               f"{f' --steps {args.steps}' if args.steps else ''}"
+               f"{f' --long-steps {args.long_steps}' if args.long_steps else ''}"
+               f"{f' --long-teachers {args.long_teachers!r}' if args.long_steps else ''}"
+               f"{f' --output {args.output}' if args.output != HERE / 'RESULTS-fidelity.md' else ''}")
     return "\n".join([
         "# Student fidelity on three kinds of teacher (issue 16)",
         "",

@@ -27,7 +27,9 @@ CACHE_FORMAT = 2
 # (their inputs' digests change) while earlier, costly ones (training) stay cached.
 # export 1: int8 TFLite residual adds quantized (they were float before).
 # evaluate 1: rows carry gram_vs_teacher.
-STAGE_REVISIONS = {"export": 1, "evaluate": 1}
+# quantize 1: global context computes x * gain + shift (one full-size add fewer); export and
+#   evaluate follow through the quantize outputs' digests.
+STAGE_REVISIONS = {"quantize": 1, "export": 1, "evaluate": 1}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.errors import StylectlError, UserInputError
-from stylectl.pipelines.models.student import StudentNet
+from stylectl.pipelines.models.student import StudentNet, upgrade_legacy_context
 from stylectl.pipelines.models.teacher import TransformerNet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"teacher": TransformerNet, "student": StudentNet}
@@ -88,6 +88,8 @@ def load_model(path: Path) -> nn.Module:
         raise UserInputError(f"{path}: {error}") from None
     try:
         model = build_model(spec)
+        if spec.arch == "student":
+            tensors = upgrade_legacy_context(tensors)
         model.load_state_dict(tensors, strict=True)
     except (TypeError, ValueError, RuntimeError) as error:
         detail = " ".join(str(error).split())  # load_state_dict lists mismatches on several lines

@@ -103,9 +103,15 @@ class GlobalContext(nn.Module):
     Instance normalization maps each channel to ``a * x + b`` with ``a`` and ``b`` functions of
     that channel's mean and variance over the whole image. This module learns such functions
     (two 1x1 convs on the pooled statistics, ReLU, two 1x1 convs out) and applies
-    ``x * (1 + scale) + shift``: global average pooling, multiply, add and 1x1 convs, all of
-    which int8 NPUs run, where InstanceNorm's division and square root stay float. No concat
-    or split, so torch-pruning's dependency graph couples every channel without special cases.
+    ``x * gain + shift``: global average pooling, multiply, add and 1x1 convs, all of which
+    int8 NPUs run, where InstanceNorm's division and square root stay float. No concat or
+    split, so torch-pruning's dependency graph couples every channel without special cases.
+
+    The gain conv's bias starts at 1 (identity). One multiply and one add at full size, not
+    the two adds of ``x + x * scale + shift``: onnxruntime's x86 CPU runs the student 11% faster
+    (15.5 vs 17.3 ms); a ``+ 1`` on the pooled tensor instead would be a conv followed by a
+    constant add, which torchao's x86 quantizer rejects. Files saved before this form stored
+    ``gain - 1``: ``upgrade_legacy_context`` converts them on load.
     """
 
     def __init__(self, channels: int, hidden: int):
@@ -114,15 +120,28 @@ class GlobalContext(nn.Module):
         self.mean = nn.Conv2d(channels, hidden, 1)
         self.square = nn.Conv2d(channels, hidden, 1, bias=False)
         self.relu = nn.ReLU()
-        self.scale = nn.Conv2d(hidden, channels, 1)
+        self.gain = nn.Conv2d(hidden, channels, 1)
         self.shift = nn.Conv2d(hidden, channels, 1)
-        for conv in (self.scale, self.shift):  # start as the identity: training decides how much context helps
+        for conv in (self.gain, self.shift):  # start as the identity: training decides how much context helps
             nn.init.zeros_(conv.weight)
-            nn.init.zeros_(conv.bias)
+        nn.init.ones_(self.gain.bias)
+        nn.init.zeros_(self.shift.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.relu(self.mean(self.pool(x)) + self.square(self.pool(x * x)))
-        return x + x * self.scale(hidden) + self.shift(hidden)
+        return x * self.gain(hidden) + self.shift(hidden)
+
+
+def upgrade_legacy_context(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights saved when global context computed ``x + x * scale + shift``, renamed and shifted
+    to today's ``x * gain + shift`` (gain = 1 + scale): the same function, so old files keep working."""
+    upgraded = {}
+    for name, tensor in tensors.items():
+        if ".context.scale." in name:
+            name = name.replace(".context.scale.", ".context.gain.")
+            tensor = tensor + 1 if name.endswith(".bias") else tensor
+        upgraded[name] = tensor
+    return upgraded
 
 
 class InvertedResidual(nn.Module):

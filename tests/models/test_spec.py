@@ -102,3 +102,22 @@ def test_weights_that_do_not_fit_the_spec_are_a_user_error(tmp_path):
     safetensors.torch.save_file(tensors, path, metadata={"stylectl_spec": spec.to_json()})
     with pytest.raises(UserInputError, match="mismatch.safetensors.*size mismatch"):
         load_model(path)
+
+
+def test_context_student_saved_in_the_legacy_form_loads_as_the_same_function(tmp_path):
+    """Files from before ``x * gain + shift`` stored ``scale = gain - 1`` under ``context.scale``."""
+    torch.manual_seed(0)
+    student = StudentNet(**{**TINY_STUDENT, "context": [4, 4]}).eval()
+    for name, tensor in student.state_dict().items():
+        if ".context." in name and tensor.is_floating_point():
+            torch.nn.init.normal_(tensor, std=0.3)
+    legacy = {}
+    for name, tensor in student.state_dict().items():
+        if ".context.gain." in name:
+            name, tensor = name.replace(".context.gain.", ".context.scale."), tensor - 1 if name.endswith("bias") else tensor
+        legacy[name] = tensor.contiguous()
+    path = tmp_path / "legacy.safetensors"
+    safetensors.torch.save_file(legacy, path, metadata={"stylectl_spec": spec_of(student).to_json()})
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(load_model(path)(image), student(image), atol=1e-6)

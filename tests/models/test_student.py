@@ -70,7 +70,7 @@ def test_global_context_sees_the_whole_image():
     student = StudentNet(**TINY_WIDE)
     for module in student.modules():
         if type(module).__name__ == "GlobalContext":
-            torch.nn.init.normal_(module.scale.weight, std=0.5)
+            torch.nn.init.normal_(module.gain.weight, std=0.5)
     student_no_context = StudentNet(**{**TINY_WIDE, "context": [], "low": []})
     image = torch.rand(1, 3, 64, 64)
     changed = image.clone()
