@@ -14,6 +14,7 @@ alternating rounds with the classic fast-neural-style teacher's ONNX file.
 
 Usage: .venv/bin/python benchmarks/fidelity.py [--steps N] [--ablation] [--teachers NAME,...] [--long-steps N]
 Writes benchmarks/RESULTS-fidelity.md and a sample grid per teacher in benchmarks/fidelity/.
+`--latency-only` re-times the architectures alone (RESULTS-fidelity-latency.md), in minutes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from stylectl.pipelines.losses import gram_distance, perceptual_distance
 from stylectl.pipelines.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.progress import PlainReporter
@@ -144,9 +146,17 @@ def main() -> None:
     parser.add_argument("--long-steps", type=int, help="also train the default student this long on --long-teachers "
                         "(the training-length curve; reported apart from the equal-step rows)")
     parser.add_argument("--long-teachers", default="instance,multistyle26 style 19")
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS-fidelity.md")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only time each student architecture's fp32 ONNX file (fresh weights) against the "
+                             "classic teacher; writes RESULTS-fidelity-latency.md unless --output is given")
+    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
+    if args.latency_only:
+        publish(_latency_markdown(_time_fresh_architectures(args.config)),
+                args.output or HERE / "RESULTS-fidelity-latency.md")
+        return
+    args.output = args.output or HERE / "RESULTS-fidelity.md"
     steps = [f"student.steps={args.steps}"] if args.steps else []
     teachers = args.teachers.split(",")
     plan = [(teacher, variant, overrides) for teacher in teachers for variant, overrides in VARIANTS.items()]
@@ -190,18 +200,60 @@ def main() -> None:
         publish(_markdown(args, rows, latency), args.output)  # after every row: a stopped run keeps what it measured
 
 
+def _classic_teacher_file(folder: Path) -> Path:
+    """The classic fast-neural-style teacher (width 32, 5 blocks) as fp32 ONNX: every speed-up's baseline."""
+    torch.manual_seed(0)
+    path = folder / "classic.onnx"
+    onnx_format.export_onnx(TransformerNet(32, 5, "instance").eval(), 256, 18, path)
+    return path
+
+
 def _time_architectures(exports: dict[str, Path]) -> dict[str, float]:
     """Each architecture's fp32 ONNX and int8 TFLite files against the classic teacher's ONNX file."""
-    torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as scratch:
-        classic = Path(scratch) / "classic.onnx"
-        onnx_format.export_onnx(TransformerNet(32, 5, "instance").eval(), 256, 18, classic)
-        files = {"classic teacher": (onnx_format, classic, {})}
+        files = {"classic teacher": (onnx_format, _classic_teacher_file(Path(scratch)), {})}
         for variant, folder in exports.items():
             files[f"{variant} fp32 onnx"] = (onnx_format, folder / "student_fp32.onnx", {})
             files[f"{variant} int8 tflite"] = (tflite_format, folder / "student_int8.tflite",
                                                {"nhwc": False, "int8_io": True})
         return _latency(files, torch.rand(3, 256, 256))
+
+
+def _time_fresh_architectures(config_path: Path) -> dict[str, float]:
+    """Each variant's fp32 ONNX file with freshly initialised weights against the classic teacher:
+    fp32 latency depends on the architecture, not on what training wrote into it, so this re-times
+    an architecture change in minutes without distilling (int8 files need a trained, calibrated model)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        files = {"classic teacher": (onnx_format, _classic_teacher_file(Path(scratch)), {})}
+        for variant, overrides in VARIANTS.items():
+            settings = load_config(config_path, ["name=latency", *overrides]).student
+            student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
+                                                  settings.kernel, settings.low_blocks, settings.context)).eval()
+            path = Path(scratch) / f"{_slug(variant)}.onnx"
+            onnx_format.export_onnx(student, 256, 18, path)
+            files[f"{variant} fp32 onnx"] = (onnx_format, path, {})
+        return _latency(files, torch.rand(3, 256, 256))
+
+
+def _latency_markdown(latency: dict[str, float]) -> str:
+    info = machine()
+    classic = latency["classic teacher"]
+    rows = [f"| {name.removesuffix(' fp32 onnx')} | {ms:.2f} | {classic / ms:.1f}x |"
+            for name, ms in latency.items() if name != "classic teacher"]
+    return "\n".join([
+        "# Student architectures: fp32 onnxruntime latency against the classic teacher (issue 16)",
+        "",
+        "Command: `.venv/bin/python benchmarks/fidelity.py --latency-only`",
+        f"Machine: {info['cpu']}, {info['cores']} cores. Freshly initialised weights (fp32 latency is a property of "
+        f"the architecture), 1 thread, 256x256, median of {ROUNDS} alternating rounds of {RUNS} runs after "
+        f"{WARMUP} warm-up, same timing boundary (session.run) for every file.",
+        f"Classic teacher (width 32, 5 blocks, 10.08 GMACs) fp32 ONNX: {classic:.1f} ms.",
+        "",
+        "| student | fp32 ORT ms | faster than the classic teacher |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ])
 
 
 def _table(rows: list[dict], latency: dict[str, float]) -> list[str]:

@@ -55,7 +55,7 @@ def _print_error(message: str) -> None:
 
 
 def main() -> None:
-    """Console script: map exceptions to one-line errors and exit codes (0/1/2/3)."""
+    """Console script: map exceptions to one-line errors and exit codes (0/1/2/3; 130/143 when interrupted)."""
     argv = normalize_force(sys.argv[1:])
     debug = "--debug" in argv or bool(os.environ.get("STYLECTL_DEBUG"))
     try:
@@ -65,6 +65,11 @@ def main() -> None:
             traceback.print_exc()
         _print_error(str(error))
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _print_error("interrupted (a training stage stops at the next batch with a checkpoint; others start over)")
+        sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the last line of defence for a CLI
         if debug:
             raise

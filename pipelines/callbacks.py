@@ -1,8 +1,9 @@
-"""Lightning callbacks: progress for stylectl's reporter, a NaN guard, a Ctrl-C checkpoint."""
+"""Lightning callbacks: progress for stylectl's reporter, a NaN guard, a checkpoint on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import math
+import signal
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from stylectl.pipelines.errors import StylectlError
+from stylectl.pipelines.interrupts import Interrupted, requested_signal
 from stylectl.pipelines.progress import Reporter
 
 RESUME_CHECKPOINT = "last.ckpt"
@@ -76,11 +78,30 @@ class FiniteLossGuard(pl.Callback):
 
 
 class InterruptCheckpoint(pl.Callback):
-    """On Ctrl-C, save a checkpoint the next `--resume` continues from."""
+    """On a stop request (Ctrl-C, SIGTERM), save a checkpoint `--resume` continues from, then stop.
 
-    def __init__(self, reporter: Reporter, resume_dir: Path) -> None:
+    The request is a flag set by pipelines/interrupts.py and read after each batch, so it is
+    never lost and the checkpoint is always at a batch boundary. In DDP every rank checks it
+    with one boolean all-reduce, so all ranks stop at the same step (a signal may reach only
+    some of them). A KeyboardInterrupt (a second Ctrl-C) still saves a checkpoint when it can.
+    """
+
+    def __init__(self, reporter: Reporter, resume_dir: Path, description: str) -> None:
         self.reporter = reporter
         self.resume_dir = resume_dir
+        self.description = description
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
+        signal_number = requested_signal()
+        stop = signal_number is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if not stop:
+            return
+        path = self.resume_dir / RESUME_CHECKPOINT
+        trainer.save_checkpoint(path)
+        raise Interrupted(f"{self.description}: interrupted at step {trainer.global_step}; saved {path}; "
+                          "run the same command with --resume to continue", signal_number or signal.SIGINT)
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, KeyboardInterrupt) or trainer.world_size > 1:

@@ -24,9 +24,10 @@ LR_SCHEDULE_HELP = "Learning rate over the run: constant, or cosine (decays from
 
 
 class Section(BaseModel):
-    """Base for every section: unknown keys are errors, values are checked on assignment."""
+    """Base for every section: unknown keys are errors; defaults and assigned values are checked like
+    user values (a default in unresolved form, such as `formats: {"onnx": {}}`, is resolved too)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
 
 
 def _existing_path(value: str, what: str, builtins: tuple[str, ...] = ()) -> str:

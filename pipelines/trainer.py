@@ -13,6 +13,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from stylectl.pipelines.callbacks import RESUME_CHECKPOINT, FiniteLossGuard, InterruptCheckpoint, ReporterCallback
 from stylectl.pipelines.config import TrainerConfig
 from stylectl.pipelines.context import StageContext
+from stylectl.pipelines.interrupts import stop_requests
 from stylectl.pipelines.quiet import quiet_libraries
 
 
@@ -30,8 +31,9 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
     progress = ReporterCallback(ctx.reporter, description, steps)
     checkpoints = ModelCheckpoint(dirpath=ctx.resume_dir, every_n_train_steps=settings.checkpoint_every_n_steps,
                                   save_last=True, save_top_k=0, enable_version_counter=False)
-    callbacks = [progress, FiniteLossGuard(description, ctx.resume_dir), InterruptCheckpoint(ctx.reporter, ctx.resume_dir),
-                 checkpoints, LearningRateMonitor(logging_interval="step")]  # the `lr-Adam` column of the logs
+    callbacks = [progress, FiniteLossGuard(description, ctx.resume_dir),
+                 InterruptCheckpoint(ctx.reporter, ctx.resume_dir, description), checkpoints,
+                 LearningRateMonitor(logging_interval="step")]  # the `lr-Adam` column of the logs
     # With manual optimization (the adversarial teacher) each batch makes several optimizer
     # steps and Lightning counts those; max_steps must count them too.
     optimizer_steps = steps * getattr(module, "optimizer_steps_per_batch", 1)
@@ -61,5 +63,6 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
     resume_from = last if ctx.resume and last.exists() else None
     if resume_from:
         ctx.reporter.line(f"  resuming from {resume_from}")
-    trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+    with stop_requests():
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
     return trainer, progress
