@@ -130,12 +130,22 @@ def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
         found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
     if "teacher_onnx" in wanted and config.teacher.onnx is not None:
         found["teacher_onnx"] = artifacts.sha256_file(config.teacher.onnx.file)
+    if "vgg_weights" in wanted and config.teacher.vgg_weights is not None:
+        found["vgg_weights"] = artifacts.sha256_file(Path(config.teacher.vgg_weights).expanduser())
     return found
 
 
 def _section_values(config: RunConfig, stage: StageInfo) -> dict[str, Any]:
+    """The config values a stage's key hashes: whole sections, or one value by its dotted path
+    (`quantize.ship` for the stages that read only that of another stage's section)."""
     dumped = config.model_dump(mode="json")
-    return {section: dumped[section] for section in stage.sections}
+    values = {}
+    for path in stage.sections:
+        value = dumped
+        for part in path.split("."):
+            value = value[part]
+        values[path] = value
+    return values
 
 
 def _stage_key(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact],

@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 class StageInfo:
     """One stage of the chain.
 
-    `sections` are the config sections whose values feed the cache key; `fingerprints`
-    name the input files (content photos, style image, an imported ONNX teacher) whose
-    bytes feed it too, where the config has them.
+    `sections` are the config sections (or single values, by dotted path) whose values feed
+    the cache key: everything the stage reads from the config must be there. `fingerprints`
+    name the input files (content photos, style image, an imported ONNX teacher, VGG weights)
+    whose bytes feed it too, where the config has them.
     """
 
     name: str
@@ -38,20 +39,20 @@ class StageInfo:
 
 STAGES: tuple[StageInfo, ...] = (
     StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"),
-              ("data", "style", "teacher_onnx"),
+              ("data", "style", "teacher_onnx", "vgg_weights"),
               "Train the fast-neural-style teacher with a VGG19 perceptual loss."),
     StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "style", "student"), ("data", "style"),
               "Distill the teacher into a small NPU-friendly student."),
     StageInfo("prune", "prune", ("train-teacher", "distill"), ("seed", "data", "style", "student", "prune"),
               ("data", "style"),
               "Remove student channels (torch-pruning) and fine-tune against the teacher."),
-    StageInfo("quantize", "quantize", ("train-teacher", "prune"), ("seed", "data", "style", "student", "quantize"),
-              ("data", "style"),
+    StageInfo("quantize", "quantize", ("train-teacher", "prune"),
+              ("seed", "data", "style", "student", "quantize", "export.opset"), ("data", "style"),
               "Quantize the student with each YAML scheme (PT2E PTQ/QAT, fp16) and compare them with ORT's."),
-    StageInfo("export", "export", ("prune", "quantize"), ("data", "export"), ("data",),
+    StageInfo("export", "export", ("prune", "quantize"), ("data", "export", "quantize.ship"), ("data",),
               "Write ONNX, TFLite and Core ML files and check they match their torch source."),
     StageInfo("evaluate", "evaluate", ("train-teacher", "distill", "prune", "quantize", "export"),
-              ("data", "style", "evaluate"), ("data", "style"),
+              ("data", "style", "evaluate", "quantize.ship"), ("data", "style"),
               "Measure quality, size and latency on held-out photos; write the reports; apply gates."),
 )
 

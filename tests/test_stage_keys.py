@@ -1,0 +1,71 @@
+"""Cache keys cover what each stage reads: a changed value or file re-runs exactly the stages that read it.
+
+Upstream outputs are held fixed (the same digest for every input artifact), so a key here
+changes only through the stage's own config values and files; in a real build a re-run stage's
+new outputs then re-run everything downstream through their digests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+
+from stylectl.pipelines.artifacts import Artifact
+from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.runner import _fingerprints, _stage_key, plan_chain
+from stylectl.pipelines.stages import STAGES
+from tests.conftest import TINY_CONFIG
+
+FIXED_INPUT = Artifact("upstream", "key", Path("."), {"digest": "0" * 64})
+
+
+def _config(change=None) -> RunConfig:
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    if change:
+        change(data)
+    return RunConfig.model_validate(data)
+
+
+def _keys(config: RunConfig) -> dict[str, str]:
+    fingerprints = _fingerprints(config, plan_chain(None, None, None))
+    return {stage.name: _stage_key(config, stage, {need: FIXED_INPUT for need in stage.needs}, fingerprints)[0]
+            for stage in STAGES}
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_the_shipped_scheme_is_in_the_keys_of_the_stages_that_use_it():
+    def ship_other(data):
+        data["quantize"]["schemes"] = [{"name": "int8"}, {"name": "other", "calibration": "minmax"}]
+        data["quantize"]["ship"] = "other"
+
+    def two_schemes(data):
+        data["quantize"]["schemes"] = [{"name": "int8"}, {"name": "other", "calibration": "minmax"}]
+
+    changed = _changed(_keys(_config(two_schemes)), _keys(_config(ship_other)))
+    assert {"export", "evaluate"} <= changed
+    assert not changed & {"train-teacher", "distill", "prune"}
+
+
+def test_the_opset_is_in_the_keys_of_quantize_and_export():
+    def opset_19(data):
+        data.setdefault("export", {})["opset"] = 19
+
+    changed = _changed(_keys(_config()), _keys(_config(opset_19)))
+    assert changed == {"quantize", "export"}
+
+
+def test_replaced_vgg_weights_at_the_same_path_retrain_the_teacher(tmp_path):
+    weights = tmp_path / "vgg.pth"
+
+    def use_weights(data):
+        data["teacher"]["vgg_weights"] = str(weights)
+
+    torch.save({"w": torch.zeros(1)}, weights)
+    before = _keys(_config(use_weights))
+    torch.save({"w": torch.ones(1)}, weights)
+    assert _changed(before, _keys(_config(use_weights))) == {"train-teacher"}
