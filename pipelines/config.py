@@ -518,6 +518,18 @@ class GatesConfig(Section):
     max_parity_error: float | None = Field(
         None, gt=0, description="Maximum absolute difference between a file's output and its torch source's.")
     preflight_clean: bool = Field(False, description="Fail on any NPU pre-flight finding.")
+    optional: list[str] = Field(
+        default_factory=list, description="Gates that may go unmeasured (e.g. max_latency_ms when only Core ML files "
+        "are exported off macOS); any other gate with nothing to measure fails as 'not measured'.")
+
+    @field_validator("optional")
+    @classmethod
+    def _known_gates(cls, value: list[str]) -> list[str]:
+        known = [name for name in cls.model_fields if name not in ("optional", "preflight_clean")]
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown gate(s) {unknown} (choose from {', '.join(known)})")
+        return value
 
 
 class EvaluateConfig(Section):

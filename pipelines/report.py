@@ -45,6 +45,15 @@ def machine() -> dict[str, object]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
+def gate_worst(row: dict) -> str:
+    """A gate's worst measured value and where it was measured, or '-'."""
+    if row["worst"] is None:
+        return "-"
+    where = f" ({row['worst_artifact']})" if row["worst_artifact"] else ""
+    unit = f" {row['unit']}" if row["unit"] else ""
+    return f"{format_value(row['worst'])}{unit}{where}"
+
+
 def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict,
                   schemes: list[dict], grid: Path) -> dict:
     """Write report.json, report.md and the self-contained report.html; return the JSON document."""
@@ -93,6 +102,11 @@ def markdown(document: dict) -> str:
     lines += ["", "Not measured here:", *notes] if notes else []
     gates = document["gates"]
     lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
+    if gates.get("results"):
+        lines += ["", "| gate | threshold | worst measured | files measured | status |", "|---|---|---|---|---|"]
+        lines += [f"| {row['gate']} | {row['threshold']} {row['unit']} | {gate_worst(row)} | {row['measured']} | "
+                  f"{row['status']} |".replace("  |", " |") for row in gates["results"]]
+        lines += [""]
     lines += [f"- {failure}" for failure in gates["failures"]]
     lines += ["", "NPU pre-flight:", "", preflight_markdown(document["preflight"])]
     return "\n".join(lines) + "\n"

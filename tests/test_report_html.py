@@ -55,4 +55,4 @@ def test_parity_and_preflight_gates(cli, tiny_build):
                        "--set", "evaluate.gates.preflight_clean=true", "--set", "evaluate.gates.max_parity_error=1e-12")
     assert code == 3
     assert "NPU pre-flight (full_int8): float_ops_in_int8_file" in err
-    assert "student_int8.onnx: parity max abs error" in err
+    assert "student_int8.onnx: parity_max_abs" in err and "violates max_parity_error=1e-12" in err

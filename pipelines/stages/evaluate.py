@@ -128,30 +128,51 @@ def _runtime_row(name: str, file_format: str, options: dict, path: Path, example
             **quality(produced)}, produced
 
 
+GATE_CHECKS = (("min_psnr_vs_teacher", "psnr_vs_teacher", min, "dB"), ("min_ssim_vs_teacher", "ssim_vs_teacher", min, ""),
+               ("max_latency_ms", "latency_ms", max, "ms"), ("max_size_mb", "size_mb", max, "MB"),
+               ("max_parity_error", "parity_max_abs", max, ""))
+
+
 def check_gates(gates: GatesConfig, rows: list[dict], export: dict) -> dict:
     """Apply each configured threshold to each exported student file, to each file's parity,
-    and to the NPU pre-flight."""
-    checks = [("min_psnr_vs_teacher", "psnr_vs_teacher", min, "dB"), ("min_ssim_vs_teacher", "ssim_vs_teacher", min, ""),
-              ("max_latency_ms", "latency_ms", max, "ms"), ("max_size_mb", "size_mb", max, "MB")]
-    failures, checked = [], []
-    for gate, column, kind, unit in checks:
+    and to the NPU pre-flight.
+
+    Each gate gets a result row (threshold, worst measured value and its file, status). A gate
+    that no file could measure (a latency gate when only Core ML files were exported, off
+    macOS) fails as "not measured" unless `gates.optional` names it: a CI gate that checks
+    nothing must not pass.
+    """
+    parity = {row["file"]: row.get("parity_max_abs") for row in export["rows"]}
+    failures, results = [], []
+    for gate, column, kind, unit in GATE_CHECKS:
         limit = getattr(gates, gate)
         if limit is None:
             continue
-        checked.append(gate)
-        for row in rows:
-            value = row.get(column)
-            if value is None:  # not measurable here (a Core ML file off macOS): listed in the report, not gated
-                continue
-            if (kind is min and value < limit) or (kind is max and value > limit):
-                failures.append(f"{row['artifact']}: {column} {value:.3g} {unit} violates {gate}={limit}")
-    if gates.max_parity_error is not None:
-        checked.append("max_parity_error")
-        failures += [f"{row['file']}: parity max abs error {row['parity_max_abs']:.3g} violates "
-                     f"max_parity_error={gates.max_parity_error}" for row in export["rows"]
-                     if row.get("parity_max_abs") is not None and row["parity_max_abs"] > gates.max_parity_error]
+        if column == "parity_max_abs":
+            measured = [(name, value) for name, value in parity.items() if value is not None]
+        else:
+            measured = [(row["artifact"], row[column]) for row in rows if row.get(column) is not None]
+        violations = [(name, value) for name, value in measured
+                      if (kind is min and value < limit) or (kind is max and value > limit)]
+        failures += [f"{name}: {column} {value:.3g}{f' {unit}' if unit else ''} violates {gate}={limit}"
+                     for name, value in violations]
+        worst = (min if kind is min else max)(measured, key=lambda item: item[1]) if measured else None
+        if not measured:
+            status = "not measured (optional)" if gate in gates.optional else "not measured"
+            if gate not in gates.optional:
+                failures.append(f"{gate}={limit}: not measured (no exported file here has {column}); "
+                                "mark it optional in evaluate.gates.optional to allow that")
+        else:
+            status = "failed" if violations else "passed"
+        results.append({"gate": gate, "threshold": limit, "unit": unit, "status": status,
+                        "worst": worst[1] if worst else None, "worst_artifact": worst[0] if worst else None,
+                        "measured": len(measured)})
     if gates.preflight_clean:
-        checked.append("preflight_clean")
+        findings = export["preflight"]["findings"]
         failures += [f"NPU pre-flight ({finding['target']}): {finding['rule']} at {finding['where']}"
-                     for finding in export["preflight"]["findings"]]
-    return {"checked": checked, "passed": not failures, "failures": failures}
+                     for finding in findings]
+        results.append({"gate": "preflight_clean", "threshold": 0, "unit": "findings",
+                        "status": "failed" if findings else "passed", "worst": len(findings),
+                        "worst_artifact": None, "measured": 1})
+    return {"checked": [result["gate"] for result in results], "passed": not failures, "failures": failures,
+            "results": results}

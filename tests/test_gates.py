@@ -1,0 +1,46 @@
+"""Quality gates: each checked against what was measured; a gate with nothing to measure fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from stylectl.pipelines.config import GatesConfig
+from stylectl.pipelines.report import gate_worst
+from stylectl.pipelines.stages.evaluate import check_gates
+
+CORE_ML = {"artifact": "student fp16 (coreml)", "size_mb": 0.2}  # off macOS: a size, no latency or quality
+ONNX = {"artifact": "student int8 (onnx)", "size_mb": 0.4, "latency_ms": 3.0, "psnr_vs_teacher": 21.0,
+        "ssim_vs_teacher": 0.7}
+EXPORT = {"rows": [{"file": "student_int8.onnx", "parity_max_abs": 0.01}], "preflight": {"findings": []}}
+
+
+def _result(gates: dict, gate: str) -> dict:
+    return next(row for row in gates["results"] if row["gate"] == gate)
+
+
+def test_each_gate_reports_its_worst_value_and_status():
+    gates = check_gates(GatesConfig(max_latency_ms=5, min_ssim_vs_teacher=0.8, max_size_mb=1, max_parity_error=0.1),
+                        [CORE_ML, ONNX], EXPORT)
+    assert not gates["passed"]
+    assert gates["failures"] == ["student int8 (onnx): ssim_vs_teacher 0.7 violates min_ssim_vs_teacher=0.8"]
+    assert _result(gates, "min_ssim_vs_teacher")["status"] == "failed"
+    size = _result(gates, "max_size_mb")
+    assert (size["status"], size["worst"], size["measured"]) == ("passed", 0.4, 2)
+    assert gate_worst(size) == "0.4 MB (student int8 (onnx))"
+    assert _result(gates, "max_parity_error")["worst_artifact"] == "student_int8.onnx"
+
+
+def test_a_gate_nothing_could_measure_fails_unless_optional():
+    gates = check_gates(GatesConfig(max_latency_ms=5), [CORE_ML], EXPORT)
+    assert not gates["passed"]
+    assert _result(gates, "max_latency_ms")["status"] == "not measured"
+    assert "max_latency_ms=5.0: not measured" in gates["failures"][0]
+
+    allowed = check_gates(GatesConfig(max_latency_ms=5, optional=["max_latency_ms"]), [CORE_ML], EXPORT)
+    assert allowed["passed"]
+    assert _result(allowed, "max_latency_ms")["status"] == "not measured (optional)"
+
+
+def test_optional_names_must_be_gates():
+    with pytest.raises(ValueError, match=r"unknown gate\(s\) \['max_latenzy_ms'\]"):
+        GatesConfig(optional=["max_latenzy_ms"])
