@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 
 import typer
 
@@ -44,9 +45,16 @@ def normalize_force(argv: list[str]) -> list[str]:
     for index, token in enumerate(argv):
         result.append(token)
         following = argv[index + 1] if index + 1 < len(argv) else None
-        if token == "--force" and following not in (*STAGE_NAMES, "all"):
+        if token == "--force" and following not in (*STAGE_NAMES, "all") and not _names_a_stage(following):
             result.append("all")
     return result
+
+
+def _names_a_stage(token: str | None) -> bool:
+    """Whether the token after a bare `--force` was meant as a stage name (a typo such as `--force
+    distil`), not the config path or another option: then the option's check names the stages."""
+    return bool(token) and not token.startswith("-") and not token.endswith((".yaml", ".yml")) \
+        and not Path(token).exists()
 
 
 def _print_error(message: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from stylectl.pipelines.errors import StylectlError
+from stylectl.pipelines.errors import StylectlError, UserInputError
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -154,8 +154,13 @@ def build_lock(build_folder: Path) -> Iterator[None]:
     Temp folders left by a crashed run are removed once the lock is held (nobody else can
     be writing them then).
     """
-    build_folder.mkdir(parents=True, exist_ok=True)
-    lock_path = build_folder / ".lock"
+    try:
+        build_folder.mkdir(parents=True, exist_ok=True)
+        lock_path = build_folder / ".lock"
+        lock_path.touch()
+    except OSError as error:  # --checkpoints is a file, or a folder this user cannot write
+        raise UserInputError(f"--checkpoints {build_folder.parent}: cannot write build '{build_folder.name}' there "
+                             f"({error.strerror})") from None
     with open(lock_path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

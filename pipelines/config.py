@@ -30,14 +30,18 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
 
 
-def _existing_path(value: str, what: str, builtins: tuple[str, ...] = ()) -> str:
-    """Check a user path or `builtin:` name early, so the error carries the YAML line."""
+def _existing_path(value: str, what: str, builtins: tuple[str, ...] = (), file: bool = False) -> str:
+    """Check a user path or `builtin:` name early, so the error carries the YAML line; with
+    `file`, a folder is refused too."""
     if value.startswith(BUILTIN_PREFIX):
         if builtins and value not in builtins:
             raise ValueError(f"unknown built-in '{value}' (choose from {', '.join(builtins)})")
         return value
-    if not Path(value).expanduser().exists():
+    path = Path(value).expanduser()
+    if not path.exists():
         raise ValueError(f"{what} '{value}' does not exist")
+    if file and not path.is_file():
+        raise ValueError(f"{what} '{value}' is a folder, not a file")
     return value
 
 
@@ -221,7 +225,7 @@ class OnnxTeacherConfig(Section):
     @field_validator("path")
     @classmethod
     def _file_exists(cls, value: str) -> str:
-        value = _existing_path(value, "ONNX teacher", tuple(BUILTIN_ONNX_TEACHERS))
+        value = _existing_path(value, "ONNX teacher", tuple(BUILTIN_ONNX_TEACHERS), file=True)
         if value in BUILTIN_ONNX_TEACHERS:
             builtin_onnx_teacher(value)  # so a missing package is reported at the config's line
         return value
@@ -283,7 +287,7 @@ class TeacherConfig(Section):
     @field_validator("vgg_weights")
     @classmethod
     def _weights_exist(cls, value: str | None) -> str | None:
-        return None if value is None else _existing_path(value, "VGG weights file")
+        return None if value is None else _existing_path(value, "VGG weights file", file=True)
 
 
 class StudentConfig(Section):
@@ -550,7 +554,8 @@ class RunConfig(Section):
     """One build: a style, its teacher, student, compression, exports and evaluation."""
 
     name: str = Field(..., description="Build name; outputs go to checkpoints/<name>/.")
-    seed: int = Field(0, description="Random seed for every training stage.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed for every training stage (0 to 2**32-1, "
+                      "what numpy's generator accepts).")
     data: DataConfig = Field(default_factory=DataConfig, description="Content photos.")
     style: StyleConfig = Field(default_factory=StyleConfig, description="Style image.")
     teacher: TeacherConfig = Field(default_factory=TeacherConfig, description="Teacher network and training.")

@@ -39,7 +39,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a config must be a YAML mapping of sections (name:, data:, teacher:, ...)")
 
-    origins = {loc: f"{path}:{line}" for loc, line in _key_lines(node).items()}
+    lines = _key_lines(node)
+    duplicate = _first_duplicate_key(node)
+    if duplicate:
+        loc, first = duplicate
+        raise UserInputError(f"{path}:{lines[loc]}: {'.'.join(map(str, loc))}: duplicate key (also at line {first}; "
+                             "YAML would silently keep the last one)")
+    origins = {loc: f"{path}:{line}" for loc, line in lines.items()}
     for override in overrides or []:
         loc = _apply_override(data, override)
         origins[loc] = f"--set {override}"
@@ -62,6 +68,25 @@ def _key_lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
             lines[(*loc, index)] = item.start_mark.line + 1
             lines.update(_key_lines(item, (*loc, index)))
     return lines
+
+
+def _first_duplicate_key(node: yaml.Node | None, loc: Loc = ()) -> tuple[Loc, int] | None:
+    """The YAML path of the first key given twice in one mapping, and the line of its first use."""
+    children = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.value in seen:
+                return (*loc, key_node.value), seen[key_node.value]
+            seen[key_node.value] = key_node.start_mark.line + 1
+            children.append(((*loc, key_node.value), value_node))
+    elif isinstance(node, yaml.SequenceNode):
+        children = [((*loc, index), item) for index, item in enumerate(node.value)]
+    for child_loc, child in children:
+        found = _first_duplicate_key(child, child_loc)
+        if found:
+            return found
+    return None
 
 
 def _apply_override(data: dict[str, Any], override: str) -> Loc:

@@ -51,6 +51,11 @@ CASES = [
     ("override wrong type", None, ["--set", "student.width=abc"], ["--set student.width=abc", "student.width"]),
     ("override unknown key", None, ["--set", "teacher.depth=3"], ["--set teacher.depth=3", "teacher.depth", "unknown key"]),
     ("override into a value", None, ["--set", "seed.x=1"], ["--set seed.x=1", "'seed' is a value"]),
+    ("duplicate key", yaml.safe_dump(TINY_CONFIG, sort_keys=False) + "name: other\n", [],
+     ["bad.yaml:", "name: duplicate key (also at line 1"]),
+    ("negative seed", None, ["--set", "seed=-1"], ["--set seed=-1", "seed", "greater than or equal to 0"]),
+    ("seed past 2**32", None, ["--set", f"seed={2**64}"], ["seed", "less than or equal to 4294967295"]),
+    ("onnx teacher is a folder", None, ["--set", "teacher.onnx.path=."], ["teacher.onnx.path", "is a folder, not a file"]),
     ("augment scale reversed", None, ["--set", "student.augment.scale=[1.0, 0.5]"],
      ["student.augment.scale", "0 < min <= max <= 1"]),
 ]
@@ -91,3 +96,16 @@ def test_debug_shows_the_traceback(cli, tmp_path):
 def test_valid_config_passes(cli, tiny_config_path):
     code, out, _ = cli("validate", tiny_config_path)
     assert code == 0 and "ok" in out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--force", "distil"], "--force distil: unknown stage (choose from train-teacher, distill"),
+    (["--checkpoints", "{file}"], "cannot write build 'tiny' there (Not a directory)"),
+])
+def test_bad_run_options_are_one_clear_line(cli, tiny_config_path, tmp_path, args, fragment):
+    afile = tmp_path / "not_a_folder"
+    afile.write_text("")
+    code, _, err = cli("run", tiny_config_path, *[arg.format(file=afile) for arg in args])
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0]
