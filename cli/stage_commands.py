@@ -20,7 +20,8 @@ def _check_stage(value: str | None, flag: str) -> None:
 
 
 def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool) -> list:
-    """Run the plan for each style's build, print each summary, then apply every gate."""
+    """Run the plan for each style's build, print each summary, then fail on any export that
+    failed (exit 1) and on every gate (exit 3)."""
     from stylectl.pipelines.progress import make_reporter
     from stylectl.pipelines.runner import run_stages
 
@@ -28,6 +29,7 @@ def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_j
     builds = [(config, run_stages(config, plan_factory(), checkpoints, reporter))
               for config in options.load(config_path, overrides).per_style()]
     summary.show(builds, as_json)
+    summary.enforce_exports([outcome for _, outcomes in builds for outcome in outcomes])
     summary.enforce_gates([outcome for _, outcomes in builds for outcome in outcomes])
     return builds
 

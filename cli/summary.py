@@ -61,6 +61,19 @@ def _report_table(metrics: dict) -> Table:
     return table
 
 
+def enforce_exports(outcomes: list["StageOutcome"]) -> None:
+    """Exit code 1 when an export wrote some files but not all (cached exports included): the
+    files that passed stay usable in the export folder, and the report lists the failed ones."""
+    from stylectl.pipelines.errors import StylectlError
+
+    failed = [(o, failure) for o in outcomes if o.stage == "export" for failure in o.artifact.metrics.get("failures", [])]
+    if failed:
+        print("\n".join(f"export failed: {failure}" for _, failure in failed), file=sys.stderr)
+        folders = ", ".join(sorted({str(o.artifact.folder) for o, _ in failed}))
+        raise StylectlError(f"{len(failed)} exported file(s) failed; the others are in {folders} "
+                            "(`--force export` redoes it)")
+
+
 def enforce_gates(outcomes: list["StageOutcome"]) -> None:
     """Exit code 3 when an evaluation's gates failed (cached evaluations included)."""
     from stylectl.pipelines.errors import GateFailed

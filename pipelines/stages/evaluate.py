@@ -86,7 +86,8 @@ def run(ctx: StageContext) -> dict:
     export = ctx.inputs["export"]
     files = [("teacher (onnx)", "onnx", {}, *baseline[:2], rows[0]["mmacs"], baseline[2])]
     files += [(f"student {row['variant']} ({row['format']})", row["format"], row["options"],
-               export.folder / row["file"], heldout[0], rows[2]["mmacs"], None) for row in export.metrics["rows"]]
+               export.folder / row["file"], heldout[0], rows[2]["mmacs"], None) for row in export.metrics["rows"]
+              if row["status"] == "ok"]
     with ctx.reporter.task("latency", len(files)) as task:
         for index, (name, file_format, options, path, example, mmacs, known_outputs) in enumerate(files):
             row, produced = _runtime_row(name, file_format, options, path, example, mmacs, known_outputs, heldout,
@@ -97,6 +98,9 @@ def run(ctx: StageContext) -> dict:
             task.update(index + 1)
     save_grid(outputs, ctx.out_dir / GRID)
     teacher_onnx, *student_files = rows[len(torch_models):]
+    rows += [{"artifact": f"student {row['variant']} ({row['format']})", "runtime": row.get("runtime"),
+              "kind": row["format"], "file": None, "mmacs": None, "params": None, "size_mb": None,
+              "note": f"export failed: {row['reason']}"} for row in export.metrics["rows"] if row["status"] != "ok"]
     for row in (teacher_onnx, *student_files):
         if row.get("latency_ms"):
             row["speedup_vs_teacher"] = teacher_onnx["latency_ms"] / row["latency_ms"]
