@@ -3,6 +3,7 @@ can run here, compared with its torch source; Core ML validated structurally."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 
@@ -48,6 +49,68 @@ def test_runnable_files_match_their_torch_source(exported):
         else:
             floor = 60 if row["variant"] == "fp32" else 25
             assert row["parity_psnr"] >= floor, row
+
+
+def _onnxruntime(path, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: image[None]})[0] for image in images])
+
+
+def _litert(path, images: np.ndarray, nhwc: bool) -> np.ndarray:
+    """LiteRT's interpreter driven here, not through the exporter: layout and int8 I/O by the file's own details."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    entry, exit_ = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for image in images:
+        array = image[None].transpose(0, 2, 3, 1) if nhwc else image[None]
+        if entry["dtype"] != np.float32:
+            scale, zero_point = entry["quantization"]
+            limits = np.iinfo(entry["dtype"])
+            array = np.clip(np.round(array / scale + zero_point), limits.min, limits.max).astype(entry["dtype"])
+        interpreter.set_tensor(entry["index"], array)
+        interpreter.invoke()
+        output = interpreter.get_tensor(exit_["index"])
+        if exit_["dtype"] != np.float32:
+            scale, zero_point = exit_["quantization"]
+            output = (output.astype(np.float32) - zero_point) * scale
+        outputs.append(output.transpose(0, 3, 1, 2) if nhwc else output)
+    return np.concatenate(outputs)
+
+
+def _psnr(output: np.ndarray, reference: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((np.clip(output, 0, 1) - np.clip(reference, 0, 1)) ** 2)))
+
+
+def test_every_runnable_file_matches_the_fp32_student_in_its_own_runtime(tiny_build, exported):
+    """Independent of the stage's own parity check: the files run here through the runtimes'
+    APIs and are compared with the fp32 student itself (not with each file's torch source)."""
+    from stylectl.pipelines.data import eval_batch, resolve_content
+    from stylectl.pipelines.metrics import predict
+    from stylectl.pipelines.models.spec import load_model
+
+    artifact, rows = exported
+    config = _config(FORMAT_OPTIONS)
+    quantized = next(o.artifact for o in tiny_build.outcomes if o.stage == "quantize")
+    images = eval_batch(resolve_content(config.data.content, config.data.holdout_fraction).heldout,
+                        config.data.eval_size)
+    reference = predict(load_model(quantized.folder / "model.safetensors"), images).numpy()
+    floors = {"fp32": 60, "fp16": 40, "int8": 30}
+    for name in rows:
+        path, variant = artifact.folder / name, rows[name]["variant"]
+        if name.endswith(".onnx"):
+            output = _onnxruntime(path, images.numpy())
+        elif name.endswith(".tflite"):
+            output = _litert(path, images.numpy(), nhwc=FORMAT_OPTIONS["tflite"]["nhwc"])
+        else:
+            continue  # Core ML runs on macOS only
+        assert output.shape == reference.shape, name
+        assert _psnr(output, reference) >= floors[variant], (name, _psnr(output, reference))
 
 
 def test_onnx_dynamic_size_and_tflite_layouts(exported):
