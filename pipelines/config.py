@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
 
@@ -23,11 +23,22 @@ LrSchedule = Literal["constant", "cosine"]
 LR_SCHEDULE_HELP = "Learning rate over the run: constant, or cosine (decays from `lr` to zero by the last step)."
 
 
+NUMBERS = (int, float, int | None, float | None)
+
+
 class Section(BaseModel):
     """Base for every section: unknown keys are errors; defaults and assigned values are checked like
     user values (a default in unresolved form, such as `formats: {"onnx": {}}`, is resolved too)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads `steps: true` as 1; a boolean where a number belongs is a typo."""
+        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation in NUMBERS:
+            raise ValueError("expected a number, not a boolean")
+        return value
 
 
 def _existing_path(value: str, what: str, builtins: tuple[str, ...] = (), file: bool = False) -> str:
@@ -110,10 +121,10 @@ class DataConfig(Section):
     holdout_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of a user folder held out for evaluation (builtin set has a fixed split)."
     )
-    crop_size: int = Field(128, ge=16, description="Side of the random training crops, in pixels (multiple of 4).")
-    max_side: int = Field(512, ge=32, description="Photos are downscaled to this longest side when loaded.")
+    crop_size: int = Field(128, ge=16, le=4096, description="Side of the random training crops, in pixels (multiple of 4).")
+    max_side: int = Field(512, ge=32, le=16384, description="Photos are downscaled to this longest side when loaded.")
     eval_size: int = Field(
-        256, ge=16, description="Side of the square held-out images for validation and evaluation, and the fixed "
+        256, ge=16, le=4096, description="Side of the square held-out images for validation and evaluation, and the fixed "
         "input size of exported files (multiple of 4)."
     )
 
@@ -139,7 +150,7 @@ class StyleConfig(Section):
         "'builtin:village_street', a path to an image file, or a list of these (one build per style, "
         "named <name>-<style>).",
     )
-    size: int = Field(256, ge=32, description="Longest side of the style image when its Gram matrices are taken.")
+    size: int = Field(256, ge=32, le=4096, description="Longest side of the style image when its Gram matrices are taken.")
 
     @field_validator("image")
     @classmethod
@@ -257,11 +268,11 @@ class OnnxTeacherConfig(Section):
 class TeacherConfig(Section):
     """The fast-neural-style teacher (Johnson et al. 2016) and its perceptual-loss training."""
 
-    width: int = Field(32, ge=4, description="Channels of the first conv; 32 is the classic size (~1.7M params).")
-    res_blocks: int = Field(5, ge=1, description="Residual blocks at the bottleneck; 5 is the classic size.")
+    width: int = Field(32, ge=4, le=512, description="Channels of the first conv; 32 is the classic size (~1.7M params).")
+    res_blocks: int = Field(5, ge=1, le=64, description="Residual blocks at the bottleneck; 5 is the classic size.")
     norm: Literal["instance", "batch", "none"] = Field("instance", description="Normalisation after each conv.")
-    steps: int = Field(2000, ge=1, description="Optimizer steps.")
-    batch_size: int = Field(4, ge=1, description="Crops per step (per device).")
+    steps: int = Field(2000, ge=1, le=10_000_000, description="Optimizer steps.")
+    batch_size: int = Field(4, ge=1, le=4096, description="Crops per step (per device).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
     lr_schedule: LrSchedule = Field("constant", description=LR_SCHEDULE_HELP)
     content_layers: list[str] = Field(["relu2_2"], min_length=1, description=f"Content loss layers: {VGG_LAYERS_HINT}.")
@@ -294,7 +305,7 @@ class StudentConfig(Section):
     """The NPU-friendly student and its distillation from the teacher."""
 
     width: float = Field(1.0, gt=0, le=4, description="Width multiplier of the student's channels.")
-    blocks: int = Field(3, ge=1, description="Inverted-residual blocks at the bottleneck.")
+    blocks: int = Field(3, ge=1, le=64, description="Inverted-residual blocks at the bottleneck.")
     expansion: float = Field(1.5, gt=0, description="Channel expansion inside each inverted-residual block.")
     head: Literal["pixel_shuffle", "conv"] = Field(
         "pixel_shuffle", description="How features return to full size: pixel_shuffle (a conv at half resolution "
@@ -309,8 +320,8 @@ class StudentConfig(Section):
         True, description="Global context in every block: a per-channel scale and shift learned from the "
         "features' global mean and mean square, which is how instance-normalized teachers see the whole photo; "
         "built from average pooling, multiplies, adds and 1x1 convs that int8 NPUs run.")
-    steps: int = Field(2000, ge=1, description="Optimizer steps.")
-    batch_size: int = Field(8, ge=1, description="Crops per step (per device).")
+    steps: int = Field(2000, ge=1, le=10_000_000, description="Optimizer steps.")
+    batch_size: int = Field(8, ge=1, le=4096, description="Crops per step (per device).")
     lr: float = Field(2e-3, gt=0, description="Adam learning rate.")
     lr_schedule: LrSchedule = Field("constant", description=LR_SCHEDULE_HELP)
     augment: AugmentConfig = Field(
@@ -365,7 +376,7 @@ class PruneConfig(Section):
         "(8 floats on AVX2 and NEON, 16 on AVX-512), so a count just above a multiple costs a whole block.")
     schedule_steps: int = Field(2, ge=1, description="Prune in this many steps, each followed by a fine-tune.")
     finetune_steps: int = Field(200, ge=0, description="Distillation fine-tune steps after each pruning step.")
-    batch_size: int = Field(8, ge=1, description="Crops per fine-tune step.")
+    batch_size: int = Field(8, ge=1, le=4096, description="Crops per fine-tune step.")
     lr: float = Field(1e-3, gt=0, description="Fine-tune learning rate (scheduled as student.lr_schedule says).")
     sparsity: float = Field(
         0.0, ge=0, lt=1, description="Then zero this share of the remaining conv weights (global magnitude): smaller "
@@ -496,7 +507,8 @@ class ExportConfig(Section):
         default_factory=lambda: {"onnx": {}},
         description="Formats to write: a list (onnx, tflite, coreml) or a mapping format -> options "
                     "(variants, and each format's own options; see README).")
-    opset: int = Field(18, ge=17, description="ONNX opset version.")
+    opset: int = Field(18, ge=18, le=24, description="ONNX opset version, 18 to 24: what torch's exporter writes natively "
+                       "(it converts lower ones down, which failed for the teacher at 17).")
     parity_min_psnr: float = Field(
         35.0, description="An fp16 or int8 file further than this PSNR (dB) from its torch source fails. The "
         "default student's full-integer TFLite file measured 38.2 dB against its PT2E simulation (its global "

@@ -56,6 +56,9 @@ CASES = [
     ("negative seed", None, ["--set", "seed=-1"], ["--set seed=-1", "seed", "greater than or equal to 0"]),
     ("seed past 2**32", None, ["--set", f"seed={2**64}"], ["seed", "less than or equal to 4294967295"]),
     ("onnx teacher is a folder", None, ["--set", "teacher.onnx.path=."], ["teacher.onnx.path", "is a folder, not a file"]),
+    ("boolean for a number", None, ["--set", "teacher.steps=true"], ["teacher.steps", "expected a number, not a boolean"]),
+    ("style size past the bound", None, ["--set", "style.size=1000000"], ["style.size", "less than or equal to 4096"]),
+    ("opset the exporter does not write", None, ["--set", "export.opset=99"], ["export.opset", "less than or equal to 24"]),
     ("augment scale reversed", None, ["--set", "student.augment.scale=[1.0, 0.5]"],
      ["student.augment.scale", "0 < min <= max <= 1"]),
 ]
