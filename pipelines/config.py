@@ -584,6 +584,23 @@ class RunConfig(Section):
             raise ValueError("use letters, digits, '_', '-' or '.' (it names a folder)")
         return value
 
+    @model_validator(mode="after")
+    def _onnx_teacher_runs(self) -> "RunConfig":
+        """An imported teacher is opened and run once at the crop and evaluation sizes while the
+        config is validated: a wrong layout, channel count, fixed size or output shape is reported
+        before any stage starts, naming the user's file."""
+        if self.teacher.onnx is not None:
+            from stylectl.pipelines.errors import UserInputError
+            from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
+
+            onnx = self.teacher.onnx
+            try:
+                teacher = OnnxTeacher(onnx.file, onnx.input_range, onnx.output_range, onnx.layout, onnx.inputs)
+                teacher.check_sizes([self.data.crop_size, self.data.eval_size])
+            except UserInputError as error:
+                raise ValueError(f"teacher.onnx: {error}") from None
+        return self
+
     def per_style(self) -> list["RunConfig"]:
         """One config per style: itself when it has one style, else `<name>-<style>` builds."""
         if isinstance(self.style.image, str):

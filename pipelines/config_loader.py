@@ -8,6 +8,7 @@ only (SafeLoader): a config can never construct Python objects.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,10 @@ def _describe(error: ValidationError, origins: dict[Loc, str], path: str) -> str
             message = item["msg"].removeprefix("Value error, ")
             if "input" in item and not isinstance(item["input"], (dict, list)):
                 message += f" (got {item['input']!r})"
+        named = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)+): (.*)", message) if not loc else None
+        if named:  # a check across sections names the YAML path it is about: point at that line
+            dotted, message = named.groups()
+            where = _closest_origin(tuple(dotted.split(".")), origins) or path
         lines.append(f"{where}: {dotted}: {message}")
     return "\n".join(lines)
 

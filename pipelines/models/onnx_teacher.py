@@ -45,17 +45,19 @@ class OnnxTeacher(nn.Module):
     the config is a one-line UserInputError naming the input, not onnxruntime's traceback."""
 
     def __init__(self, path: Path, input_range: str, output_range: str, layout: str,
-                 inputs: dict[str, list[float]] | None = None, threads: int = 0) -> None:
+                 inputs: dict[str, list[float]] | None = None, threads: int = 0, shown_as: Path | None = None) -> None:
+        """`shown_as` is the file errors name (the user's, when `path` is a stage's copy of it)."""
         super().__init__()
         import onnxruntime as ort
 
+        self.name = shown_as or path
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises several types for a bad file
-            raise UserInputError(f"{path}: not an ONNX model onnxruntime can run ({error})") from None
+            raise UserInputError(f"{self.name}: not an ONNX model onnxruntime can run ({error})") from None
         self.path, self.input_range, self.output_range, self.layout = path, input_range, output_range, layout
         self.constants = self._constants(inputs or {})
         image = self._image_input(inputs or {})
@@ -63,7 +65,7 @@ class OnnxTeacher(nn.Module):
         batch, *spatial = image.shape[:1] + (image.shape[2:] if layout == "nchw" else image.shape[1:3])
         self.batched = not isinstance(batch, int)
         if not self.batched and batch != 1:
-            raise UserInputError(f"{path}: the image input '{image.name}' {_shape(image)} has a batch axis fixed at "
+            raise UserInputError(f"{self.name}: the image input '{image.name}' {_shape(image)} has a batch axis fixed at "
                                  f"{batch}; stylectl needs 1 or a dynamic one")
         self.fixed_size = tuple(spatial) if all(isinstance(dim, int) for dim in spatial) else None
 
@@ -73,14 +75,14 @@ class OnnxTeacher(nn.Module):
         constants = {}
         for name, values in inputs.items():
             if name not in declared:
-                raise UserInputError(f"{self.path}: teacher.onnx.inputs.{name}: the model has no input '{name}' "
+                raise UserInputError(f"{self.name}: teacher.onnx.inputs.{name}: the model has no input '{name}' "
                                      f"(its inputs: {', '.join(declared)})")
             node = declared[name]
             try:
                 shape = [dim if isinstance(dim, int) else -1 for dim in node.shape]
                 constants[name] = np.asarray(values, dtype=_dtype(node)).reshape(shape)
             except ValueError:
-                raise UserInputError(f"{self.path}: teacher.onnx.inputs.{name} has {len(values)} values; the "
+                raise UserInputError(f"{self.name}: teacher.onnx.inputs.{name} has {len(values)} values; the "
                                      f"model's input '{name}' has shape {_shape(node)}") from None
         return constants
 
@@ -91,14 +93,14 @@ class OnnxTeacher(nn.Module):
         image = next((node for node in free if len(node.shape) == 4), None)
         if image is None:
             found = ", ".join(f"'{node.name}' {_shape(node)}" for node in free) or "none"
-            raise UserInputError(f"{self.path}: needs one 4-D image input besides teacher.onnx.inputs; found {found}")
+            raise UserInputError(f"{self.name}: needs one 4-D image input besides teacher.onnx.inputs; found {found}")
         for node in free:
             if node is not image:
-                raise UserInputError(f"{self.path}: the model's input '{node.name}' {_shape(node)} has no value "
+                raise UserInputError(f"{self.name}: the model's input '{node.name}' {_shape(node)} has no value "
                                      f"(the image is '{image.name}'): set teacher.onnx.inputs.{node.name}")
         channels = image.shape[1 if self.layout == "nchw" else 3]
         if isinstance(channels, int) and channels != 3:
-            raise UserInputError(f"{self.path}: the image input '{image.name}' {_shape(image)} has {channels} "
+            raise UserInputError(f"{self.name}: the image input '{image.name}' {_shape(image)} has {channels} "
                                  f"channels in {self.layout} layout, not 3 (RGB): check teacher.onnx.layout")
         return image
 
@@ -110,7 +112,7 @@ class OnnxTeacher(nn.Module):
         """stylectl images converted to what the ONNX model takes (its range and layout)."""
         if self.fixed_size and tuple(images.shape[2:]) != self.fixed_size:
             size = "x".join(map(str, self.fixed_size))
-            raise UserInputError(f"{self.path}: the model takes {size} images only; stylectl asked for "
+            raise UserInputError(f"{self.name}: the model takes {size} images only; stylectl asked for "
                                  f"{images.shape[2]}x{images.shape[3]} (data.eval_size, data.crop_size)")
         feed = _scale(images, "0..1", self.input_range)
         return feed.permute(0, 2, 3, 1).contiguous() if self.layout == "nhwc" else feed
@@ -130,6 +132,12 @@ class OnnxTeacher(nn.Module):
         model.graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in self.constants.items())
         onnx.save(model, str(target))
 
+    def check_sizes(self, sizes: list[int]) -> None:
+        """Run one blank image of each size: the model must take it and give back an RGB image of
+        the same size (forward raises the one-line error when it does not)."""
+        for size in sorted(set(sizes)):
+            self(torch.zeros(1, 3, size, size))
+
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         feed = self.model_input(images).cpu().numpy()
@@ -139,6 +147,6 @@ class OnnxTeacher(nn.Module):
         if self.layout == "nhwc":
             result = result.permute(0, 3, 1, 2)
         if result.shape != images.shape:
-            raise UserInputError(f"{self.path}: output shape {tuple(result.shape)} does not match the input "
+            raise UserInputError(f"{self.name}: output shape {tuple(result.shape)} does not match the input "
                                  f"{tuple(images.shape)} (check teacher.onnx.layout)")
         return _scale(result, self.output_range, "0..1").clamp(0, 1).to(images.device)

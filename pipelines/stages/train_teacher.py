@@ -73,8 +73,8 @@ def import_onnx(ctx: StageContext) -> dict:
     config, onnx = ctx.config, ctx.config.teacher.onnx
     target = ctx.out_dir / ONNX_FILE
     shutil.copyfile(onnx.file, target)
-    teacher = OnnxTeacher(target, onnx.input_range, onnx.output_range, onnx.layout, onnx.inputs)
-    teacher.model_input(torch.zeros(1, 3, config.data.crop_size, config.data.crop_size))
+    teacher = OnnxTeacher(target, onnx.input_range, onnx.output_range, onnx.layout, onnx.inputs, shown_as=onnx.file)
+    teacher.check_sizes([config.data.crop_size, config.data.eval_size])
     heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
     stylized = teacher(heldout)
     layers = ctx.config.teacher

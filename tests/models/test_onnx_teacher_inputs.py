@@ -11,6 +11,7 @@ import yaml
 from onnx import TensorProto, helper, save_model
 from torch import nn
 
+from stylectl.pipelines.config import OnnxTeacherConfig
 from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.cost import count_macs, count_onnx_macs
@@ -129,8 +130,9 @@ def _load(tmp_path, onnx_yaml: str):
     ("0..1, output_range: 0..1", "0..1", "0..1"),
 ])
 def test_range_spellings_survive_yaml(tmp_path, written, input_range, output_range):
-    model = _tinted(tmp_path / "t.onnx")
-    settings = _load(tmp_path, f"{{path: {model}, input_range: {written}, layout: nhwc}}").teacher.onnx
+    model = _tinted(tmp_path / "t.onnx", image_shape=("n", "h", "w", 3), tint_shape=(1, 1, 1, 3))
+    settings = _load(tmp_path, f"{{path: {model}, input_range: {written}, layout: nhwc, "
+                               "inputs: {tint: [1, 1, 1]}}").teacher.onnx
     assert (settings.input_range, settings.output_range, settings.layout) == (input_range, output_range, "nhwc")
 
 
@@ -148,11 +150,34 @@ def test_an_unquoted_old_spelling_says_what_to_write(tmp_path, written, number, 
 
 
 def test_inputs_shorthands_and_the_builtin_path(tmp_path):
-    settings = _load(tmp_path, "{path: 'builtin:multistyle26', inputs: {style_weights: {one_hot: 2, size: 4}, s: 0.5}}")
-    assert settings.teacher.onnx.inputs == {"style_weights": [0.0, 0.0, 1.0, 0.0], "s": [0.5]}
+    shorthands = OnnxTeacherConfig(path="builtin:multistyle26", inputs={"style_weights": {"one_hot": 2, "size": 4},
+                                                                        "s": 0.5})
+    assert shorthands.inputs == {"style_weights": [0.0, 0.0, 1.0, 0.0], "s": [0.5]}
+    settings = _load(tmp_path, "{path: 'builtin:multistyle26', inputs: {style_weights: {one_hot: 2, size: 26}}}")
     assert settings.teacher.onnx.file.name == "multistyle26.onnx" and settings.teacher.onnx.file.exists()
     with pytest.raises(UserInputError, match="one_hot must be an index from 0 to size - 1"):
         _load(tmp_path, "{path: 'builtin:multistyle26', inputs: {style_weights: {one_hot: 26, size: 26}}}")
+
+
+def test_a_model_that_does_not_fit_the_config_fails_validation_naming_its_file(tmp_path):
+    """Checked when the config is read, before any stage: here a wrong-length input, and an output
+    of another size (a model that upsamples)."""
+    line = 1 + len(yaml.safe_dump({key: value for key, value in TINY_CONFIG.items() if key != "teacher"},
+                                  sort_keys=False).splitlines())
+    with pytest.raises(UserInputError) as raised:
+        _load(tmp_path, "{path: 'builtin:multistyle26', inputs: {style_weights: {one_hot: 2, size: 4}}}")
+    assert str(raised.value).startswith(f"{tmp_path / 'config.yaml'}:{line + 1}: teacher.onnx: ")
+    assert "multistyle26.onnx: teacher.onnx.inputs.style_weights has 4 values" in str(raised.value)
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ("n", 3, "h", "w"))
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, None)
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
+    graph = helper.make_graph([helper.make_node("Resize", ["image", "", "scales"], ["out"], mode="nearest")],
+                              "upsample", [image], [out], [scales])
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+               tmp_path / "up.onnx")
+    with pytest.raises(UserInputError, match=r"up.onnx: output shape \(1, 3, 64, 64\) does not match the input \(1, 3, 32, 32\)"):
+        _load(tmp_path, f"{{path: {tmp_path / 'up.onnx'}}}")
 
 
 def test_builtin_teacher_without_its_package_says_what_to_install(monkeypatch):
