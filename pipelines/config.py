@@ -56,6 +56,17 @@ def _existing_path(value: str, what: str, builtins: tuple[str, ...] = (), file: 
     return value
 
 
+def _readable_image(path: Path) -> None:
+    """Open the image header now, so a text file or a truncated download is reported at its YAML line."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+        raise ValueError(f"'{path}' is not a readable image ({type(error).__name__}: {error})") from None
+
+
 class TrainerConfig(Section):
     """Lightning Trainer settings: the same YAML runs on a CPU, N GPUs or N nodes (DDP)."""
 
@@ -160,7 +171,9 @@ class StyleConfig(Section):
         if not images:
             raise ValueError("list at least one style image")
         for image in images:
-            _existing_path(image, "style image", builtins)
+            _existing_path(image, "style image", builtins, file=True)
+            if not image.startswith(BUILTIN_PREFIX):
+                _readable_image(Path(image).expanduser())
         if len({style_slug(image) for image in images}) != len(images):
             raise ValueError("two styles share a name; rename one file")
         return value

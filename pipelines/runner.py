@@ -186,6 +186,8 @@ def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], f
         metrics = stage.load()(context)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not any(resume_dir.iterdir()):  # no checkpoint to resume from: leave nothing behind
+            resume_dir.rmdir()
         raise
     finally:
         os.environ.pop(distributed.STAGE_ENV, None)

@@ -112,3 +112,11 @@ def test_bad_run_options_are_one_clear_line(cli, tiny_config_path, tmp_path, arg
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0]
+
+
+def test_a_style_image_that_is_not_an_image_fails_validation(cli, tiny_config_path, tmp_path):
+    fake = tmp_path / "style.jpg"
+    fake.write_text("not an image")
+    code, _, err = cli("validate", tiny_config_path, "--set", f"style.image={fake}")
+    assert code == 2
+    assert "style.image" in err and "is not a readable image" in err and len(err.strip().splitlines()) == 1
