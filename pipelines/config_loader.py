@@ -128,7 +128,10 @@ def _describe(error: ValidationError, origins: dict[Loc, str], path: str) -> str
         named = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)+): (.*)", message) if not loc else None
         if named:  # a check across sections names the YAML path it is about: point at that line
             dotted, message = named.groups()
-            where = _closest_origin(tuple(dotted.split(".")), origins) or path
+            named_loc = tuple(dotted.split("."))
+            overrides = [origin for key, origin in origins.items()
+                         if key[:len(named_loc)] == named_loc and origin.startswith("--set")]
+            where = (overrides[-1] if overrides else None) or _closest_origin(named_loc, origins) or path
         lines.append(f"{where}: {dotted}: {message}")
     return "\n".join(lines)
 
