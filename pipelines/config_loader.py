@@ -40,12 +40,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a config must be a YAML mapping of sections (name:, data:, teacher:, ...)")
 
-    lines = _key_lines(node)
-    duplicate = _first_duplicate_key(node)
-    if duplicate:
-        loc, first = duplicate
-        raise UserInputError(f"{path}:{lines[loc]}: {'.'.join(map(str, loc))}: duplicate key (also at line {first}; "
-                             "YAML would silently keep the last one)")
+    try:
+        lines = _key_lines(node)
+    except DuplicateKey as duplicate:
+        raise UserInputError(f"{path}:{duplicate.line}: {'.'.join(map(str, duplicate.loc))}: duplicate key (also at "
+                             f"line {duplicate.first}; YAML would silently keep the last one)") from None
     origins = {loc: f"{path}:{line}" for loc, line in lines.items()}
     for override in overrides or []:
         loc = _apply_override(data, override)
@@ -56,12 +55,22 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise UserInputError(_describe(error, origins, str(path))) from None
 
 
+class DuplicateKey(Exception):
+    """A key given twice in one YAML mapping (a YAML loader would silently keep the last)."""
+
+    def __init__(self, loc: Loc, first: int, line: int) -> None:
+        super().__init__(loc)
+        self.loc, self.first, self.line = loc, first, line
+
+
 def _key_lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
-    """Map each YAML path to the 1-based line of its key."""
+    """Map each YAML path to the 1-based line of its key; raises DuplicateKey on a repeated key."""
     lines: dict[Loc, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             child = (*loc, key_node.value)
+            if child in lines:
+                raise DuplicateKey(child, lines[child], key_node.start_mark.line + 1)
             lines[child] = key_node.start_mark.line + 1
             lines.update(_key_lines(value_node, child))
     elif isinstance(node, yaml.SequenceNode):
@@ -69,25 +78,6 @@ def _key_lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
             lines[(*loc, index)] = item.start_mark.line + 1
             lines.update(_key_lines(item, (*loc, index)))
     return lines
-
-
-def _first_duplicate_key(node: yaml.Node | None, loc: Loc = ()) -> tuple[Loc, int] | None:
-    """The YAML path of the first key given twice in one mapping, and the line of its first use."""
-    children = []
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.value in seen:
-                return (*loc, key_node.value), seen[key_node.value]
-            seen[key_node.value] = key_node.start_mark.line + 1
-            children.append(((*loc, key_node.value), value_node))
-    elif isinstance(node, yaml.SequenceNode):
-        children = [((*loc, index), item) for index, item in enumerate(node.value)]
-    for child_loc, child in children:
-        found = _first_duplicate_key(child, child_loc)
-        if found:
-            return found
-    return None
 
 
 def _apply_override(data: dict[str, Any], override: str) -> Loc:

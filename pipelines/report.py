@@ -45,13 +45,17 @@ def machine() -> dict[str, object]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
+def with_unit(value, unit: str) -> str:
+    """A formatted value and its unit ('0.4 MB'), or the value alone when it has none."""
+    return f"{format_value(value)} {unit}" if unit else format_value(value)
+
+
 def gate_worst(row: dict) -> str:
     """A gate's worst measured value and where it was measured, or '-'."""
     if row["worst"] is None:
         return "-"
     where = f" ({row['worst_artifact']})" if row["worst_artifact"] else ""
-    unit = f" {row['unit']}" if row["unit"] else ""
-    return f"{format_value(row['worst'])}{unit}{where}"
+    return with_unit(row["worst"], row["unit"]) + where
 
 
 def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict,
@@ -104,8 +108,8 @@ def markdown(document: dict) -> str:
     lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
     if gates.get("results"):
         lines += ["", "| gate | threshold | worst measured | files measured | status |", "|---|---|---|---|---|"]
-        lines += [f"| {row['gate']} | {row['threshold']} {row['unit']} | {gate_worst(row)} | {row['measured']} | "
-                  f"{row['status']} |".replace("  |", " |") for row in gates["results"]]
+        lines += [f"| {row['gate']} | {with_unit(row['threshold'], row['unit'])} | {gate_worst(row)} | "
+                  f"{row['measured']} | {row['status']} |" for row in gates["results"]]
         lines += [""]
     lines += [f"- {failure}" for failure in gates["failures"]]
     lines += ["", "NPU pre-flight:", "", preflight_markdown(document["preflight"])]

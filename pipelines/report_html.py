@@ -8,7 +8,7 @@ import base64
 import html
 import io
 
-from stylectl.pipelines.report import COLUMNS, HEADERS, format_value, gate_worst
+from stylectl.pipelines.report import COLUMNS, HEADERS, format_value, gate_worst, with_unit
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
@@ -94,7 +94,7 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     parts.append(f"<h2>Gates: {verdict}</h2>")
     if gates.get("results"):
         parts.append(_table(["gate", "threshold", "worst measured", "files measured", "status"],
-                            [[row["gate"], f"{row['threshold']} {row['unit']}".strip(), gate_worst(row),
+                            [[row["gate"], with_unit(row["threshold"], row["unit"]), gate_worst(row),
                               str(row["measured"]), row["status"]] for row in gates["results"]]))
     parts.append("<ul>" + "".join(f'<li class="fail">{html.escape(f)}</li>' for f in gates["failures"]) + "</ul>")
     parts += ["<h2>Samples</h2>", "<p>One row per held-out photo: content, teacher, every model and file.</p>",

@@ -9,6 +9,9 @@ from typing import NamedTuple
 import pytest
 import yaml
 
+# The console script of the venv running the tests (subprocess tests run the real entry point).
+STYLECTL = str(Path(sys.executable).parent / "stylectl")
+
 TINY_CONFIG = {
     "name": "tiny",
     "seed": 0,

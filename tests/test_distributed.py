@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import TINY_CONFIG
+from tests.conftest import STYLECTL, TINY_CONFIG
 
 pytestmark = pytest.mark.slow
-STYLECTL = str(Path(sys.executable).parent / "stylectl")
 
 
 def test_teacher_trains_with_ddp_on_two_cpu_processes(tmp_path):

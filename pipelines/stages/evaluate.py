@@ -85,7 +85,7 @@ def run(ctx: StageContext) -> dict:
         baseline = (ctx.out_dir / TEACHER_ONNX, teacher.model_input(heldout[:1])[0], reference)
     export = ctx.inputs["export"]
     files = [("teacher (onnx)", "onnx", {}, *baseline[:2], rows[0]["mmacs"], baseline[2])]
-    files += [(f"student {row['variant']} ({row['format']})", row["format"], row["options"],
+    files += [(_student_file_name(row), row["format"], row["options"],
                export.folder / row["file"], heldout[0], rows[2]["mmacs"], None) for row in export.metrics["rows"]
               if row["status"] == "ok"]
     with ctx.reporter.task("latency", len(files)) as task:
@@ -98,7 +98,7 @@ def run(ctx: StageContext) -> dict:
             task.update(index + 1)
     save_grid(outputs, ctx.out_dir / GRID)
     teacher_onnx, *student_files = rows[len(torch_models):]
-    rows += [{"artifact": f"student {row['variant']} ({row['format']})", "runtime": row.get("runtime"),
+    rows += [{"artifact": _student_file_name(row), "runtime": row.get("runtime"),
               "kind": row["format"], "file": None, "mmacs": None, "params": None, "size_mb": None,
               "note": f"export failed: {row['reason']}"} for row in export.metrics["rows"] if row["status"] != "ok"]
     for row in (teacher_onnx, *student_files):
@@ -112,6 +112,11 @@ def run(ctx: StageContext) -> dict:
     write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
                   schemes=quantized.metrics["schemes"], grid=ctx.out_dir / GRID)
     return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates}
+
+
+def _student_file_name(export_row: dict) -> str:
+    """The report's name for an exported file: 'student int8 (onnx)'."""
+    return f"student {export_row['variant']} ({export_row['format']})"
 
 
 def _runtime_row(name: str, file_format: str, options: dict, path: Path, example, mmacs, known_outputs, heldout,

@@ -74,7 +74,7 @@ def import_onnx(ctx: StageContext) -> dict:
     target = ctx.out_dir / ONNX_FILE
     shutil.copyfile(onnx.file, target)
     teacher = OnnxTeacher(target, onnx.input_range, onnx.output_range, onnx.layout, onnx.inputs, shown_as=onnx.file)
-    teacher.check_sizes([config.data.crop_size, config.data.eval_size])
+    teacher.check_sizes([config.data.crop_size])  # the held-out pass below checks the evaluation size
     heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
     stylized = teacher(heldout)
     layers = ctx.config.teacher

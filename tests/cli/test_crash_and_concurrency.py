@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +17,7 @@ import pytest
 import yaml
 
 from stylectl.pipelines.artifacts import MANIFEST, sha256_file
-from tests.conftest import TINY_CONFIG
-
-STYLECTL = str(Path(sys.executable).parent / "stylectl")
+from tests.conftest import STYLECTL, TINY_CONFIG
 
 pytestmark = pytest.mark.slow
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stylectl.cli.config_commands import shipped_configs
 from stylectl.pipelines.config_loader import load_config
+from tests.conftest import STYLECTL
 
 pytestmark = pytest.mark.slow
-
-STYLECTL = str(Path(sys.executable).parent / "stylectl")
 TINY = ["data.crop_size=32", "data.max_side=96", "data.eval_size=32", "style.size=64",
         "teacher.width=4", "teacher.res_blocks=1", "teacher.steps=2", "teacher.batch_size=2",
         "teacher.trainer.accelerator=cpu", "student.width=0.25", "student.blocks=1", "student.steps=2",

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,10 +24,9 @@ from stylectl.pipelines.data import resolve_content
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.runner import plan_stage, run_stages
-from tests.conftest import TINY_CONFIG
+from tests.conftest import STYLECTL, TINY_CONFIG
 
 pytestmark = pytest.mark.slow
-STYLECTL = str(Path(sys.executable).parent / "stylectl")
 
 
 def _config(**sections) -> RunConfig:
