@@ -351,6 +351,9 @@ class StudentConfig(Section):
     teacher_gram_weight: float = Field(
         0.0, ge=0, description="Weight of a Gram loss between the student's and the teacher's output of the same "
         "crop (its texture statistics, at student.style_layers); works for ONNX teachers, which have no style image.")
+    teacher_gram_crops: int | None = Field(
+        None, ge=1, le=4096, description="How many crops of each batch that Gram loss sees (null: all). Per crop, "
+        "VGG costs tens of times the student, so a few crops carry the texture signal at a fraction of the time.")
     feature_weight: float = Field(
         0.0, ge=0, description="Weight of feature-map distillation from teacher taps through learned 1x1 adapters."
     )

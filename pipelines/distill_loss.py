@@ -84,16 +84,18 @@ class DistillationLoss(nn.Module):
         if settings.perceptual_weight:
             terms["perceptual"] = settings.perceptual_weight * perceptual_distance(
                 self.vgg, output, target, settings.perceptual_layers)
+        crops = settings.teacher_gram_crops or len(batch)
         if settings.style_weight or settings.teacher_gram_weight:
-            features = self.vgg(output, settings.style_layers)
+            # VGG works image by image, so the first crops' features are a slice of the whole batch's
+            features = self.vgg(output if settings.style_weight else output[:crops], settings.style_layers)
         if settings.style_weight:
             grams = {name: getattr(self, f"gram_{name}") for name in settings.style_layers}
             terms["style"] = settings.style_weight * style_loss(features, grams)
         if settings.teacher_gram_weight:
             with torch.no_grad():
-                target_features = self.vgg(target, settings.style_layers)
+                target_features = self.vgg(target[:crops], settings.style_layers)
             terms["teacher_gram"] = settings.teacher_gram_weight * gram_distance(
-                features, target_features, settings.style_layers)
+                {name: value[:crops] for name, value in features.items()}, target_features, settings.style_layers)
         if settings.feature_weight:
             terms["feature"] = settings.feature_weight * sum(
                 F.mse_loss(self.adapters[name](self.student_features.outputs[name]),
