@@ -34,18 +34,19 @@ from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.data import eval_batch, resolve_content
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
-from stylectl.pipelines.grid import save_grid
-from stylectl.pipelines.losses import gram_distance, perceptual_distance
-from stylectl.pipelines.metrics import predict, psnr, ssim
+from stylectl.pipelines.measure.grid import save_grid
+from stylectl.pipelines.train.losses import gram_distance, perceptual_distance
+from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.report import machine
+from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
-from stylectl.pipelines.teacher_artifact import load_teacher
+from stylectl.pipelines.readers import load_teacher
 
 from results import publish
 
@@ -170,6 +171,9 @@ def main() -> None:
         plan += [(teacher, lever, LEVERS[lever]) for teacher in args.ablation_teachers.split(",")
                  for lever in chosen if lever in LEVERS]
         plan += [("instance", lever, TORCH_TEACHER_LEVERS[lever]) for lever in chosen if lever in TORCH_TEACHER_LEVERS]
+    # each teacher's rows together (its students, then its levers): a stopped run keeps whole teachers
+    order = {name: index for index, name in enumerate(teachers)}
+    plan.sort(key=lambda row: order.get(row[0], len(order)))
     if args.long_steps:
         plan += [(teacher, f"default student, {args.long_steps} steps", [f"student.steps={args.long_steps}"])
                  for teacher in args.long_teachers.split(",")]
@@ -206,7 +210,7 @@ def _classic_teacher_file(folder: Path) -> Path:
     """The classic fast-neural-style teacher (width 32, 5 blocks) as fp32 ONNX: every speed-up's baseline."""
     torch.manual_seed(0)
     path = folder / "classic.onnx"
-    onnx_format.export_onnx(TransformerNet(32, 5, "instance").eval(), 256, 18, path)
+    export_onnx(TransformerNet(32, 5, "instance").eval(), 256, 18, path)
     return path
 
 
@@ -232,7 +236,7 @@ def _time_fresh_architectures(config_path: Path) -> dict[str, float]:
             student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
                                                   settings.kernel, settings.low_blocks, settings.context)).eval()
             path = Path(scratch) / f"{_slug(variant)}.onnx"
-            onnx_format.export_onnx(student, 256, 18, path)
+            export_onnx(student, 256, 18, path)
             files[f"{variant} fp32 onnx"] = (onnx_format, path, {})
         return _latency(files, torch.rand(3, 256, 256))
 

@@ -20,7 +20,7 @@ import yaml
 from stylectl.pipelines.config import QuantizeConfig
 from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.report import machine
+from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
 from results import publish

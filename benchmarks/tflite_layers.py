@@ -25,7 +25,7 @@ from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.export import tflite
 from stylectl.pipelines.models.fold import fold_batchnorm
 from stylectl.pipelines.models.student import InvertedResidual, conv_bn
-from stylectl.pipelines.report import machine
+from stylectl.pipelines.report.cells import machine
 
 from results import publish
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,9 +11,6 @@ import typer
 from stylectl.cli import options, summary
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.stages import STAGE_NAMES, STAGES, StageInfo
-
-StageChoice = typer.Option(None, help=f"One of: {', '.join(STAGE_NAMES)}.")
-
 
 def _check_stage(value: str | None, flag: str) -> None:
     if value is not None and value not in (*STAGE_NAMES, "all"):
@@ -55,60 +53,67 @@ def run(
     _execute(config, set_, lambda: plan_chain(start, until, force, resume), checkpoints, as_json, plain)
 
 
+# Flags that only some stage commands take: each command lists its own, so `stylectl distill --help`
+# does not offer --compare, and typer itself rejects one given to the wrong command.
+STAGE_ONLY_FLAGS = {"sensitivity": ("prune", "quantize"), "compare": ("quantize",), "check": ("export",),
+                    "strict": ("export",)}
+
+
+def _stage_options(
+    config: Path = options.ConfigArg,
+    set_: options.Overrides = options.SetOpt,
+    force: Optional[List[str]] = typer.Option(
+        None, "--force", help="Redo STAGE even if cached; a bare --force redoes this stage itself (repeatable)."
+    ),
+    resume: bool = options.ResumeOpt,
+    sweep: Optional[str] = typer.Option(
+        None, "--sweep", help="Run once per value and tabulate/plot: --sweep student.width=0.25,0.5,1.0"
+    ),
+    sensitivity: bool = typer.Option(False, "--sensitivity", help="Scan what pruning or quantizing each layer alone costs."),
+    compare: bool = typer.Option(False, "--compare", help="Also time every scheme in onnxruntime and plot them."),
+    check: bool = typer.Option(False, "--check", help="Print the NPU pre-flight findings."),
+    strict: bool = typer.Option(False, "--strict", help="NPU pre-flight findings are an error (exit code 3)."),
+    checkpoints: Path = options.CheckpointsOpt,
+    as_json: bool = options.JsonOpt,
+    plain: bool = options.PlainOpt,
+) -> None:
+    """The options of a stage command, declared once; each command keeps those that apply to it."""
+
+
 def _stage_command(stage: StageInfo):
-    def command(
-        config: Path = options.ConfigArg,
-        set_: options.Overrides = options.SetOpt,
-        force: Optional[List[str]] = typer.Option(
-            None, "--force", help=f"Redo STAGE even if cached; a bare --force redoes {stage.name} itself (repeatable)."
-        ),
-        resume: bool = options.ResumeOpt,
-        sweep: Optional[str] = typer.Option(
-            None, "--sweep", help="Run once per value and tabulate/plot: --sweep student.width=0.25,0.5,1.0"
-        ),
-        sensitivity: bool = typer.Option(
-            False, "--sensitivity", help="prune, quantize: scan what pruning or quantizing each layer alone costs."
-        ),
-        compare: bool = typer.Option(
-            False, "--compare", help="quantize only: also time every scheme in onnxruntime and plot them."
-        ),
-        check: bool = typer.Option(False, "--check", help="export only: print the NPU pre-flight findings."),
-        strict: bool = typer.Option(
-            False, "--strict", help="export only: NPU pre-flight findings are an error (exit code 3)."
-        ),
-        checkpoints: Path = options.CheckpointsOpt,
-        as_json: bool = options.JsonOpt,
-        plain: bool = options.PlainOpt,
-    ) -> None:
+    def command(**values) -> None:
         from stylectl.pipelines.runner import plan_stage
 
-        if sweep:
-            _sweep(stage.name, config, set_, sweep, checkpoints, plain)
+        config, set_, checkpoints, plain = values["config"], values["set_"], values["checkpoints"], values["plain"]
+        if values["sweep"]:
+            _sweep(stage.name, config, set_, values["sweep"], checkpoints, plain)
             return
-        if compare:
-            if stage.name != "quantize":
-                raise UserInputError(f"--compare: only `stylectl quantize` compares schemes, not `{stage.name}`")
+        if values.get("compare"):
             set_ = [*(set_ or []), "quantize.compare=true"]
-        if sensitivity:
+        if values.get("sensitivity"):
             _sensitivity(stage.name, config, set_, checkpoints, plain)
             return
-        if (check or strict) and stage.name != "export":
-            raise UserInputError(f"--check/--strict: only `stylectl export` has an NPU pre-flight, not `{stage.name}`")
-        for name in force or []:
+        for name in values["force"] or []:
             _check_stage(name, "--force")
-        forced = {stage.name if name == "all" else name for name in force or []}
-        builds = _execute(config, set_, lambda: plan_stage(stage.name, forced, resume), checkpoints, as_json, plain)
-        if check or strict:
-            summary.enforce_preflight([outcome for _, outcomes in builds for outcome in outcomes], strict,
-                                      show=not as_json)
+        forced = {stage.name if name == "all" else name for name in values["force"] or []}
+        builds = _execute(config, set_, lambda: plan_stage(stage.name, forced, values["resume"]), checkpoints,
+                          values["as_json"], plain)
+        if values.get("check") or values.get("strict"):
+            summary.enforce_preflight([outcome for _, outcomes in builds for outcome in outcomes],
+                                      values.get("strict", False), show=not values["as_json"])
 
+    signature = inspect.signature(_stage_options, eval_str=True)
+    command.__signature__ = signature.replace(parameters=[
+        parameter for name, parameter in signature.parameters.items()
+        if stage.name in STAGE_ONLY_FLAGS.get(name, (stage.name,))])
+    command.__annotations__ = _stage_options.__annotations__
     command.__doc__ = f"{stage.help} Builds or reuses the stages it needs."
     return command
 
 
 def _sweep(stage: str, config: Path, overrides, spec: str, checkpoints: Path, plain: bool) -> None:
     from stylectl.pipelines.progress import make_reporter
-    from stylectl.pipelines.sweep import run_sweep
+    from stylectl.pipelines.studies.sweep import run_sweep
 
     folder = run_sweep(config, overrides or [], stage, spec, checkpoints, make_reporter(plain or None))
     print((folder / "sweep.md").read_text(), end="")
@@ -119,12 +124,9 @@ def _sensitivity(stage: str, config: Path, overrides, checkpoints: Path, plain: 
     from stylectl.pipelines.progress import make_reporter
 
     if stage == "prune":
-        from stylectl.pipelines.sensitivity import run_sensitivity as scan
-    elif stage == "quantize":
-        from stylectl.pipelines.quant.sensitivity import run_quant_sensitivity as scan
-    else:
-        raise UserInputError(f"--sensitivity: only `stylectl prune` and `stylectl quantize` have a sensitivity "
-                             f"scan, not `{stage}`")
+        from stylectl.pipelines.studies.prune_sensitivity import run_sensitivity as scan
+    else:  # quantize: the only other command with --sensitivity (STAGE_ONLY_FLAGS)
+        from stylectl.pipelines.studies.quant_sensitivity import run_quant_sensitivity as scan
     reporter = make_reporter(plain or None)
     for build in options.load(config, overrides).per_style():
         folder = scan(build, checkpoints, reporter)

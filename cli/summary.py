@@ -51,7 +51,7 @@ def _show_build(config: "RunConfig", outcomes: list["StageOutcome"]) -> None:
 
 
 def _report_table(metrics: dict) -> Table:
-    from stylectl.pipelines.report import HEADERS, SUMMARY_COLUMNS, format_value
+    from stylectl.pipelines.report.cells import HEADERS, SUMMARY_COLUMNS, format_value
 
     table = Table(title="evaluation on held-out photos (full table in report.md)")
     for column in SUMMARY_COLUMNS:

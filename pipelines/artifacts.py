@@ -29,7 +29,8 @@ CACHE_FORMAT = 2
 # evaluate 1: rows carry gram_vs_teacher.
 # quantize 1: global context computes x * gain + shift (one full-size add fewer); export and
 #   evaluate follow through the quantize outputs' digests.
-STAGE_REVISIONS = {"quantize": 1, "export": 1, "evaluate": 1}
+# quantize 2: the artifact holds its shipped scheme and its calibration crops (export reads them).
+STAGE_REVISIONS = {"quantize": 2, "export": 1, "evaluate": 1}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

@@ -435,6 +435,8 @@ class SchemeConfig(Section):
                            "(measured on the calibration crops) from its bias.")
     qat_steps: int = Field(200, ge=1, description="QAT fine-tune batches (method: qat).")
     qat_lr: float = Field(1e-4, gt=0, description="QAT learning rate (method: qat).")
+    qat_batch_size: int = Field(4, ge=1, le=4096, description="Crops per QAT batch, at the evaluation size the "
+                                "graph was traced for (method: qat).")
 
     @field_validator("weight_bits")
     @classmethod

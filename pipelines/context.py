@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stylectl.pipelines.artifacts import Artifact
-from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.config_view import ConfigView
 from stylectl.pipelines.progress import Reporter
 
 if TYPE_CHECKING:
@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 class StageContext:
     """Everything one stage run may touch.
 
-    A stage reads its own config sections, reads upstream outputs only through `inputs`,
+    A stage reads only the config its cache key hashes (`config` is a view that refuses the
+    rest), reads upstream outputs only through `inputs`,
     and writes only under `out_dir` (a temp folder the runner publishes when it succeeds).
     Training checkpoints go to `resume_dir`, which outlives a crash or Ctrl-C so that
     `--resume` (`resume=True`) can continue from it; the runner removes it on success.
     """
 
-    config: RunConfig
+    config: ConfigView
     out_dir: Path
     inputs: dict[str, Artifact]
     reporter: Reporter

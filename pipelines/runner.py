@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from stylectl.pipelines import artifacts, distributed
 from stylectl.pipelines.artifacts import Artifact
 from stylectl.pipelines.config import RunConfig
+from stylectl.pipelines.config_view import ConfigView
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.errors import StylectlError, UserInputError
 from stylectl.pipelines.progress import Reporter
@@ -110,7 +111,8 @@ def _run_as_worker(config: RunConfig, plan: Plan, build_folder: Path, reporter: 
             continue
         with tempfile.TemporaryDirectory(prefix="stylectl-worker-") as scratch:
             resume_dir = final.parent / f"{artifacts.RESUME_PREFIX}{key}"
-            context = StageContext(config=config, out_dir=Path(scratch), inputs=inputs, reporter=reporter,
+            context = StageContext(config=ConfigView(config, stage.sections, stage.name), out_dir=Path(scratch),
+                                   inputs=inputs, reporter=reporter,
                                    resume_dir=resume_dir, resume=plan.resume)
             quiet_libraries()
             stage.load()(context)
@@ -177,8 +179,8 @@ def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], f
     tmp.mkdir(parents=True)
     resume_dir = _resume_folder(final, plan.resume, reporter)
     quiet_libraries()
-    context = StageContext(config=config, out_dir=tmp, inputs=inputs, reporter=reporter, resume_dir=resume_dir,
-                           resume=plan.resume)
+    context = StageContext(config=ConfigView(config, stage.sections, stage.name), out_dir=tmp, inputs=inputs,
+                           reporter=reporter, resume_dir=resume_dir, resume=plan.resume)
     started = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     os.environ[distributed.STAGE_ENV] = stage.name  # tells DDP workers which stage they joined

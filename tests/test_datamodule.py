@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from stylectl.pipelines.config import AugmentConfig, StudentConfig, TeacherConfig
 from stylectl.pipelines.data import ImageSet
-from stylectl.pipelines.datamodule import GREY_WEIGHTS, PLAIN_CROPS, ContentDataModule, RandomCropDataset
+from stylectl.pipelines.train.datamodule import GREY_WEIGHTS, PLAIN_CROPS, ContentDataModule, RandomCropDataset
 
 CROP = 8
 

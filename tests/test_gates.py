@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stylectl.pipelines.config import GatesConfig
-from stylectl.pipelines.report import gate_worst
-from stylectl.pipelines.stages.evaluate import check_gates
+from stylectl.pipelines.report.cells import gate_worst
+from stylectl.pipelines.report.gates import check_gates
 
 CORE_ML = {"artifact": "student fp16 (coreml)", "size_mb": 0.2}  # off macOS: a size, no latency or quality
 ONNX = {"artifact": "student int8 (onnx)", "size_mb": 0.4, "latency_ms": 3.0, "psnr_vs_teacher": 21.0,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from stylectl.pipelines.errors import UserInputError
-from stylectl.pipelines.losses import (
+from stylectl.pipelines.train.losses import (
     PerceptualLoss,
     content_distance,
     gram_matrix,

@@ -38,7 +38,9 @@ def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
     return {name for name in before if before[name] != after[name]}
 
 
-def test_the_shipped_scheme_is_in_the_keys_of_the_stages_that_use_it():
+def test_the_shipped_scheme_is_in_the_quantize_key_and_reaches_export_through_its_artifact():
+    """Export and evaluate read the shipped scheme from the quantize artifact (readers.shipped_scheme),
+    whose digest is in their keys; their own config views refuse quantize.* (tests/test_config_view.py)."""
     def ship_other(data):
         data["quantize"]["schemes"] = [{"name": "int8"}, {"name": "other", "calibration": "minmax"}]
         data["quantize"]["ship"] = "other"
@@ -46,17 +48,16 @@ def test_the_shipped_scheme_is_in_the_keys_of_the_stages_that_use_it():
     def two_schemes(data):
         data["quantize"]["schemes"] = [{"name": "int8"}, {"name": "other", "calibration": "minmax"}]
 
-    changed = _changed(_keys(_config(two_schemes)), _keys(_config(ship_other)))
-    assert {"export", "evaluate"} <= changed
-    assert not changed & {"train-teacher", "distill", "prune"}
+    assert _changed(_keys(_config(two_schemes)), _keys(_config(ship_other))) == {"quantize"}
 
 
-def test_the_opset_is_in_the_keys_of_quantize_and_export():
+def test_the_opset_is_in_the_keys_of_the_stages_that_write_onnx():
+    """quantize (scheme comparison, ORT reference), export, and evaluate (the teacher's baseline file)."""
     def opset_19(data):
         data.setdefault("export", {})["opset"] = 19
 
     changed = _changed(_keys(_config()), _keys(_config(opset_19)))
-    assert changed == {"quantize", "export"}
+    assert changed == {"quantize", "export", "evaluate"}
 
 
 def test_replaced_vgg_weights_at_the_same_path_retrain_the_teacher(tmp_path):
@@ -69,3 +70,22 @@ def test_replaced_vgg_weights_at_the_same_path_retrain_the_teacher(tmp_path):
     before = _keys(_config(use_weights))
     torch.save({"w": torch.ones(1)}, weights)
     assert _changed(before, _keys(_config(use_weights))) == {"train-teacher"}
+
+
+def test_a_replaced_onnx_teacher_at_the_same_path_re_runs_train_teacher(tmp_path):
+    """Its bytes are hashed (the `teacher_onnx` fingerprint), not its path; the later stages follow
+    through the teacher artifact's digest."""
+    from stylectl.pipelines.models.teacher import TransformerNet
+    from stylectl.pipelines.models.to_onnx import export_onnx
+
+    path = tmp_path / "teacher.onnx"
+
+    def use_onnx(data):
+        data["teacher"]["onnx"] = {"path": str(path)}
+
+    keys = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        export_onnx(TransformerNet(width=4, res_blocks=1).eval(), 32, 18, path, dynamic_size=True)
+        keys.append(_keys(_config(use_onnx)))
+    assert _changed(*keys) == {"train-teacher"}

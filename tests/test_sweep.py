@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stylectl.pipelines.errors import UserInputError
-from stylectl.pipelines.sweep import parse_sweep
+from stylectl.pipelines.studies.sweep import parse_sweep
 
 pytestmark = pytest.mark.slow
 

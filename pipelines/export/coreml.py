@@ -12,15 +12,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.export.source import ExportSource
 
 NOT_RUNNABLE = "not run (needs macOS)"
 # How each variant's weights must be stored in the program (the op that expands them).
 WEIGHT_OPS = {"int8_weights": "constexpr_affine_dequantize", "palettized": "constexpr_lut_to_dense"}
-
-
-class NeedsMacOS(NotImplementedError):
-    """Core ML prediction is only available on macOS."""
 
 
 def write(variant: str, source: ExportSource, path: Path, options: dict, opset: int) -> nn.Module:
@@ -65,12 +62,17 @@ def _compress(model, variant: str, options: dict):
     return model
 
 
+def runnable_here() -> str:
+    """Core ML predicts only on macOS; stylectl validates packages structurally instead."""
+    return NOT_RUNNABLE
+
+
 def run(path: Path, images: torch.Tensor, threads: int, options: dict) -> torch.Tensor:
-    raise NeedsMacOS(NOT_RUNNABLE)
+    raise StylectlError(f"{path.name}: {NOT_RUNNABLE}")
 
 
 def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, options: dict) -> dict:
-    raise NeedsMacOS(NOT_RUNNABLE)
+    raise StylectlError(f"{path.name}: {NOT_RUNNABLE}")
 
 
 def inspect(path: Path) -> dict:

@@ -6,8 +6,39 @@ Kept free of heavy imports: the config validator checks `export.formats` against
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from stylectl.pipelines.export.source import ExportSource
+
+
+@runtime_checkable
+class FormatModule(Protocol):
+    """What a format's module (export/onnx.py, tflite.py, coreml.py) provides. Export, evaluate
+    and stylize use a format only through these, so adding a format is one module and one row."""
+
+    def write(self, variant: str, source: "ExportSource", path: Path, options: dict, opset: int) -> "nn.Module":
+        """Write one variant to `path`; return the torch model the file must reproduce."""
+
+    def run(self, path: Path, images: "Tensor", threads: int, options: dict) -> "Tensor":
+        """The file's outputs for a batch of RGB [0, 1] images, in its own runtime."""
+
+    def time(self, path: Path, image: "Tensor", threads: int, warmup: int, runs: int, options: dict) -> dict:
+        """Latency of one image: {"median_ms", "p90_ms"} (and "runtime" when it names what ran)."""
+
+    def inspect(self, path: Path) -> dict:
+        """What the file holds (ops, tensor types, shapes), read back from the file."""
+
+    def runnable_here(self) -> str | None:
+        """None when this machine can run the format's files; otherwise why not (shown in reports)."""
+
+    def structure_problems(self, variant: str, info: dict) -> list[str]:
+        """What is wrong with a file's structure (from `inspect`) that parity cannot show."""
 
 
 def _is_bool(value: Any) -> bool:
@@ -33,8 +64,12 @@ class FileFormat:
     suffix: str
     runtime: str
     variants: tuple[str, ...]
-    module: str  # the stylectl module with write() / run() / time() / inspect()
+    module: str  # the stylectl module that implements FormatModule for it
     options: dict[str, Option] = field(default_factory=dict)
+
+    def load(self) -> FormatModule:
+        """The format's code, imported only when a file of it is written or run."""
+        return importlib.import_module(self.module)
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
         """The options with defaults filled in; raises ValueError naming a bad option or value."""

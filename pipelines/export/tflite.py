@@ -20,7 +20,7 @@ from torch import nn
 
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.export.source import ExportSource
-from stylectl.pipelines.latency import time_call
+from stylectl.pipelines.measure.latency import time_call
 
 HALF_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 # Ops that only move int8 tensors between float and int8 (at the file's edges); anything
@@ -197,3 +197,13 @@ def inspect(path: Path) -> dict:
     return {"ops": ops, "float_compute_ops": sorted(float_ops), "runtime": runtime,
             "input_dtype": np.dtype(model.get_input_details()[0]["dtype"]).name,
             "output_dtype": np.dtype(model.get_output_details()[0]["dtype"]).name}
+
+
+def runnable_here() -> None:
+    """Its runtime is a dependency of stylectl: every machine runs these files."""
+    return None
+
+
+def structure_problems(variant: str, info: dict) -> list[str]:
+    """Nothing beyond parity: every file is run and compared with its torch source."""
+    return []

@@ -8,15 +8,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from stylectl.pipelines.artifacts import Artifact
 from stylectl.pipelines.config import RunConfig, SchemeConfig
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.quant import pt2e
 from stylectl.pipelines.quant.fp16 import float16_simulation
 from stylectl.pipelines.progress import Reporter
-
-MODEL = "model.safetensors"
-
 
 def state_file(scheme: SchemeConfig) -> str:
     """Where a scheme's PT2E state lives in the quantize artifact (fp16 needs none)."""
@@ -44,7 +39,7 @@ def build_scheme(model: nn.Module, scheme: SchemeConfig, image_size: int, calibr
 def calibration_crops(train_images: list[Path], config: RunConfig) -> list[torch.Tensor]:
     """The calibration set every scheme shares: seeded training crops at the evaluation size."""
     from stylectl.pipelines.data import load_images
-    from stylectl.pipelines.datamodule import RandomCropDataset
+    from stylectl.pipelines.train.datamodule import RandomCropDataset
 
     images, _ = load_images(train_images, config.data.max_side)
     crops = RandomCropDataset(images, config.data.eval_size, config.quantize.calibration_images, config.seed)
@@ -67,13 +62,3 @@ def calibrate(prepared: nn.Module, calibration: list[torch.Tensor], reporter: Re
         for index, image in enumerate(calibration):
             prepared(image[None])
             task.update(index + 1)
-
-
-def load_scheme(artifact: Artifact, config: RunConfig, scheme: SchemeConfig | None = None) -> nn.Module:
-    """A quantize artifact's simulated model for `scheme` (default: the shipped one), rebuilt
-    from the fp32 model and the scheme's saved state, exactly as the stage built it."""
-    scheme = scheme or config.quantize.shipped()
-    model = load_model(artifact.path(MODEL)).eval()
-    if scheme.kind == "fp16":
-        return float16_simulation(model)
-    return pt2e.load_quantized(model, artifact.path(state_file(scheme)), config.data.eval_size, scheme)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from stylectl.pipelines.export.onnx import export_onnx
+from stylectl.pipelines.models.to_onnx import export_onnx
 
 
 class _Crops:

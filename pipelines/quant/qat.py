@@ -10,11 +10,9 @@ from __future__ import annotations
 import torch
 
 from stylectl.pipelines.config import SchemeConfig
-from stylectl.pipelines.datamodule import RandomCropDataset
-from stylectl.pipelines.distill_loss import DistillationLoss
+from stylectl.pipelines.train.datamodule import RandomCropDataset
+from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.progress import Reporter
-
-BATCH = 4  # crops per QAT batch, at the eval size the graph was traced for
 
 
 def finetune(loss: DistillationLoss, scheme: SchemeConfig, crops: RandomCropDataset, reporter: Reporter) -> float:
@@ -31,7 +29,8 @@ def finetune(loss: DistillationLoss, scheme: SchemeConfig, crops: RandomCropData
     last = float("nan")
     with reporter.task(f"QAT {scheme.name}", scheme.qat_steps) as task:
         for step in range(scheme.qat_steps):
-            batch = torch.stack([crops[step * BATCH + index] for index in range(BATCH)])
+            first = step * scheme.qat_batch_size
+            batch = torch.stack([crops[first + index] for index in range(scheme.qat_batch_size)])
             total = loss(batch)[0]["total"]
             optimizer.zero_grad()
             total.backward()

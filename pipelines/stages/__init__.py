@@ -49,22 +49,14 @@ STAGES: tuple[StageInfo, ...] = (
     StageInfo("quantize", "quantize", ("train-teacher", "prune"),
               ("seed", "data", "style", "student", "quantize", "export.opset"), ("data", "style"),
               "Quantize the student with each YAML scheme (PT2E PTQ/QAT, fp16) and compare them with ORT's."),
-    StageInfo("export", "export", ("prune", "quantize"), ("data", "export", "quantize.ship"), ("data",),
+    StageInfo("export", "export", ("prune", "quantize"), ("data", "export"), ("data",),
               "Write ONNX, TFLite and Core ML files and check they match their torch source."),
     StageInfo("evaluate", "evaluate", ("train-teacher", "distill", "prune", "quantize", "export"),
-              ("data", "style", "evaluate", "quantize.ship"), ("data", "style"),
+              ("data", "style", "evaluate", "export.opset"), ("data", "style"),
               "Measure quality, size and latency on held-out photos; write the reports; apply gates."),
 )
 
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
-
-
-def get_stage(name: str) -> StageInfo:
-    """Look a stage up by its CLI name."""
-    for stage in STAGES:
-        if stage.name == name:
-            return stage
-    raise KeyError(name)
 
 
 def upstream_closure(name: str) -> list[StageInfo]:

@@ -11,17 +11,16 @@ command exits non-zero (cli/summary.py) every time the build is run until the ca
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from pathlib import Path
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.artifacts import write_atomic
-from stylectl.pipelines.export.formats import FORMATS
+from stylectl.pipelines.export.formats import FORMATS, FormatModule
 from stylectl.pipelines.export.preflight import markdown, preflight
 from stylectl.pipelines.export.source import ExportSource
-from stylectl.pipelines.metrics import max_abs_error, predict, psnr
+from stylectl.pipelines.measure.metrics import max_abs_error, predict, psnr
 from stylectl.pipelines.quiet import converter_output_silenced
 
 PREFLIGHT = "preflight.md"
@@ -29,8 +28,8 @@ PREFLIGHT = "preflight.md"
 
 def run(ctx: StageContext) -> dict:
     config = ctx.config
-    source = ExportSource(config, ctx.inputs["quantize"], list(ctx.images.train))
-    heldout = eval_batch(ctx.images.heldout, source.image_size)
+    source = ExportSource(ctx.inputs["quantize"])
+    heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
     rows = []
     for name, options in config.export.formats.items():
         for variant in options["variants"]:
@@ -48,14 +47,15 @@ def run(ctx: StageContext) -> dict:
 
 def _export_one(file_format: str, variant: str, source: ExportSource, path: Path, heldout, options: dict,
                 settings) -> dict:
-    module = importlib.import_module(FORMATS[file_format].module)
+    module = FORMATS[file_format].load()
     row = {"format": file_format, "variant": variant, "file": path.name, "options": _file_options(options)}
     try:
         with converter_output_silenced():
             reference = module.write(variant, source, path, options, settings.opset)
-        row.update(bytes=_size(path), **module.inspect(path))
+        info = module.inspect(path)
+        row.update(bytes=_size(path), **info)
         row.setdefault("runtime", FORMATS[file_format].runtime)
-        row.update(_parity(module, variant, path, reference, heldout, options, settings))
+        row.update(_check(module, variant, path, info, reference, heldout, options, settings))
         if row["status"] != "ok":
             _remove(path)  # a file that does not compute what its source does must not be shipped
     except Exception as error:  # noqa: BLE001 - a failed variant becomes a row, the others still run
@@ -64,13 +64,16 @@ def _export_one(file_format: str, variant: str, source: ExportSource, path: Path
     return row
 
 
-def _parity(module, variant: str, path: Path, reference, heldout, options: dict, settings) -> dict:
-    """PSNR and max abs error of the file against its torch source, checked against the tolerance."""
-    if module.__name__.endswith(".coreml"):
-        problems = module.structure_problems(variant, module.inspect(path))
-        if problems:
-            return {"status": "failed", "reason": "; ".join(problems), "parity": module.NOT_RUNNABLE}
-        return {"status": "ok", "parity": module.NOT_RUNNABLE}
+def _check(module: FormatModule, variant: str, path: Path, info: dict, reference, heldout, options: dict,
+           settings) -> dict:
+    """The file's structure, then its PSNR and max abs error against its torch source (where its
+    runtime runs here), checked against the tolerance."""
+    problems = module.structure_problems(variant, info)
+    not_runnable = module.runnable_here()
+    if problems:
+        return {"status": "failed", "reason": "; ".join(problems), "parity": not_runnable or "not run"}
+    if not_runnable:
+        return {"status": "ok", "parity": not_runnable}
     output, expected = module.run(path, heldout, 1, options), predict(reference, heldout)
     result = {"parity_psnr": psnr(output, expected), "parity_max_abs": max_abs_error(output, expected)}
     tolerance = settings.parity_min_psnr_fp32 if variant == "fp32" else settings.parity_min_psnr

@@ -17,15 +17,15 @@ import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, load_images, style_tensor
-from stylectl.pipelines.datamodule import ContentDataModule, RandomCropDataset
-from stylectl.pipelines.distill_loss import DistillationLoss
-from stylectl.pipelines.metrics import fidelity
+from stylectl.pipelines.train.datamodule import ContentDataModule, RandomCropDataset
+from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import load_model, save_model, spec_of
-from stylectl.pipelines.pruning import prune_steps, sparsify
-from stylectl.pipelines.teacher_artifact import load_teacher
-from stylectl.pipelines.trainer import fit
-from stylectl.pipelines.training import LearningRate, StudentModule
+from stylectl.pipelines.models.pruning import prune_steps, sparsify
+from stylectl.pipelines.readers import load_teacher
+from stylectl.pipelines.train.trainer import fit
+from stylectl.pipelines.train.training import LearningRate, StudentModule
 
 OUTPUT = "student.safetensors"
 

@@ -15,29 +15,35 @@ import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, load_images, style_tensor
-from stylectl.pipelines.datamodule import RandomCropDataset
-from stylectl.pipelines.distill_loss import DistillationLoss
-from stylectl.pipelines.latency import run_onnx
-from stylectl.pipelines.metrics import predict, psnr, ssim
+from stylectl.pipelines.train.datamodule import RandomCropDataset
+from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.measure.latency import run_onnx
+from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.quant import compare, qat
-from stylectl.pipelines.quant.build import MODEL, build_scheme, calibration_crops, state_file
+from stylectl.pipelines.quant.build import build_scheme, calibration_crops, state_file
 from stylectl.pipelines.quant.ort_reference import quantize_reference
-from stylectl.pipelines.teacher_artifact import load_teacher
+from stylectl.pipelines.readers import (QUANTIZED_FP32_FILE, load_teacher, student_file, write_calibration,
+                                        write_shipped)
 
 REFERENCE = "ort_reference_int8.onnx"
+# QAT trains on other crops than the calibration set (drawn with `seed`), so the ranges it
+# learns are not fitted to the very crops PTQ calibrated on.
+QAT_CROPS_SEED_OFFSET = 1
 
 
 def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.quantize
     size = config.data.eval_size
-    source = ctx.inputs["prune"].path("student.safetensors")
-    shutil.copyfile(source, ctx.out_dir / MODEL)
+    source = student_file(ctx.inputs["prune"])
+    shutil.copyfile(source, ctx.out_dir / QUANTIZED_FP32_FILE)
     model = load_model(source).eval()
     teacher = load_teacher(ctx.inputs["train-teacher"])
 
     torch.manual_seed(config.seed)
     calibration = calibration_crops(ctx.images.train, config)
+    write_calibration(ctx.out_dir, calibration)
+    write_shipped(ctx.out_dir, settings.shipped(), size)
     heldout = eval_batch(ctx.images.heldout, size)
     targets = {"fp32": predict(model, heldout), "teacher": predict(teacher, heldout)}
 
@@ -50,7 +56,8 @@ def run(ctx: StageContext) -> dict:
         loss = DistillationLoss(prepared, teacher, student_settings,
                                 style_tensor(config.style.image, config.style.size))
         images, _ = load_images(ctx.images.train, config.data.max_side)
-        qat_crops = RandomCropDataset(images, size, scheme.qat_steps * qat.BATCH, config.seed + 1)
+        qat_crops = RandomCropDataset(images, size, scheme.qat_steps * scheme.qat_batch_size,
+                                      config.seed + QAT_CROPS_SEED_OFFSET)
         return qat.finetune(loss, scheme, qat_crops, ctx.reporter)
 
     rows = [{"name": "fp32", "description": "float32 student (no quantization)",

@@ -10,18 +10,18 @@ import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
-from stylectl.pipelines.datamodule import ContentDataModule
-from stylectl.pipelines.grid import save_grid
-from stylectl.pipelines.losses import PerceptualLoss, content_distance, style_distance
-from stylectl.pipelines.metrics import predict
+from stylectl.pipelines.train.datamodule import ContentDataModule
+from stylectl.pipelines.measure.grid import save_grid
+from stylectl.pipelines.train.losses import PerceptualLoss, content_distance, style_distance
+from stylectl.pipelines.measure.metrics import predict
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.trainer import fit
-from stylectl.pipelines.teacher_artifact import ONNX_FILE, TORCH_FILE
-from stylectl.pipelines.training import LearningRate, TeacherModule
+from stylectl.pipelines.train.trainer import fit
+from stylectl.pipelines.readers import ONNX_FILE, TORCH_FILE
+from stylectl.pipelines.train.training import LearningRate, TeacherModule
 
 GRIDS = "val"
 

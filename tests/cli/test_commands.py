@@ -41,3 +41,14 @@ def test_bare_force_means_all_and_named_force_is_kept():
     assert normalize_force(["run", "c.yaml", "--force"]) == ["run", "c.yaml", "--force", "all"]
     assert normalize_force(["run", "--force", "c.yaml"]) == ["run", "--force", "all", "c.yaml"]
     assert normalize_force(["run", "c.yaml", "--force", "distill"]) == ["run", "c.yaml", "--force", "distill"]
+
+
+def test_each_stage_command_offers_only_its_own_flags():
+    commands = typer.main.get_command(app).commands
+    offered = {name: {option for param in commands[name].params for option in param.opts} for name in STAGE_NAMES}
+    only = {"--sensitivity": {"prune", "quantize"}, "--compare": {"quantize"}, "--check": {"export"},
+            "--strict": {"export"}}
+    for flag, stages in only.items():
+        assert {name for name in STAGE_NAMES if flag in offered[name]} == stages, flag
+    shared = {"--set", "--force", "--resume", "--sweep", "--checkpoints", "--json", "--plain"}
+    assert all(shared <= flags for flags in offered.values())

@@ -91,7 +91,7 @@ def test_every_runnable_file_matches_the_fp32_student_in_its_own_runtime(tiny_bu
     """Independent of the stage's own parity check: the files run here through the runtimes'
     APIs and are compared with the fp32 student itself (not with each file's torch source)."""
     from stylectl.pipelines.data import eval_batch, resolve_content
-    from stylectl.pipelines.metrics import predict
+    from stylectl.pipelines.measure.metrics import predict
     from stylectl.pipelines.models.spec import load_model
 
     artifact, rows = exported

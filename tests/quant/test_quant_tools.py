@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from stylectl.pipelines.config import SchemeConfig
-from stylectl.pipelines.metrics import psnr
+from stylectl.pipelines.measure.metrics import psnr
 from stylectl.pipelines.models.fold import fold_batchnorm
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.progress import PlainReporter

@@ -12,10 +12,10 @@ import yaml
 
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch, resolve_content
-from stylectl.pipelines.metrics import predict, psnr
-from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.quant.build import MODEL, load_scheme, state_file
+from stylectl.pipelines import readers
+from stylectl.pipelines.quant.build import calibration_crops, state_file
 from stylectl.pipelines.runner import plan_stage, run_stages
 from tests.conftest import TINY_CONFIG
 
@@ -74,13 +74,24 @@ def test_saved_schemes_reload_to_the_same_simulation(compared):
     config, artifact = compared
     split = resolve_content(config.data.content, config.data.holdout_fraction)
     heldout = eval_batch(split.heldout, config.data.eval_size)
-    fp32 = predict(load_model(artifact.path(MODEL)).eval(), heldout)
+    fp32 = predict(readers.quantized_fp32(artifact).eval(), heldout)
     rows = {row["name"]: row for row in artifact.metrics["schemes"]}
     for scheme in config.quantize.schemes:
         if scheme.kind == "int":
             assert (artifact.folder / state_file(scheme)).is_file()
-        reloaded = predict(load_scheme(artifact, config, scheme), heldout)
+        reloaded = predict(readers.quantized_student(artifact, scheme), heldout)
         assert psnr(reloaded, fp32) == pytest.approx(rows[scheme.name]["psnr_vs_fp32"], abs=1e-3), scheme.name
+    assert readers.shipped_scheme(artifact) == config.quantize.shipped()
+    assert readers.traced_size(artifact) == config.data.eval_size
+
+
+def test_the_artifact_holds_the_calibration_crops_it_used(compared):
+    """Export calibrates TFLite's int8 files on the saved crops instead of drawing them again."""
+    config, artifact = compared
+    saved = readers.calibration(artifact)
+    drawn = calibration_crops(resolve_content(config.data.content, config.data.holdout_fraction).train, config)
+    assert len(saved) == config.quantize.calibration_images
+    assert all(torch.equal(a, b) for a, b in zip(saved, drawn))
 
 
 def test_quantization_sensitivity_scan_suggests_float_layers(cli, tiny_build):

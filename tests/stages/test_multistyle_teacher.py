@@ -12,7 +12,7 @@ from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.runner import plan_chain, plan_stage, run_stages
-from stylectl.pipelines.teacher_artifact import load_teacher
+from stylectl.pipelines.readers import load_teacher
 from tests.conftest import TINY_CONFIG
 
 pytestmark = pytest.mark.slow

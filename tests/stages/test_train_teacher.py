@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from stylectl.pipelines.callbacks import FiniteLossGuard
+from stylectl.pipelines.train.callbacks import FiniteLossGuard
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import resolve_content
 from stylectl.pipelines.errors import StylectlError

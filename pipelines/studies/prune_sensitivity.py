@@ -14,12 +14,12 @@ from pathlib import Path
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch
-from stylectl.pipelines.metrics import fidelity
+from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.progress import Reporter
-from stylectl.pipelines.pruning import prunable_layers, prune_one_layer
+from stylectl.pipelines.models.pruning import prunable_layers, prune_one_layer
 from stylectl.pipelines.runner import plan_stage, run_stages
-from stylectl.pipelines.teacher_artifact import load_teacher
+from stylectl.pipelines.readers import load_teacher
 
 
 def run_sensitivity(config: RunConfig, checkpoints: Path, reporter: Reporter) -> Path:

@@ -8,7 +8,7 @@ import base64
 import html
 import io
 
-from stylectl.pipelines.report import COLUMNS, HEADERS, format_value, gate_worst, with_unit
+from stylectl.pipelines.report.cells import COLUMNS, HEADERS, format_value, gate_worst, with_unit
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}

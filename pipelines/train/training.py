@@ -15,13 +15,17 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from stylectl.pipelines.adversarial import adversarial_step, style_patches
+from stylectl.pipelines.train.adversarial import adversarial_step, style_patches
 from stylectl.pipelines.config import AdversarialConfig, LrSchedule
-from stylectl.pipelines.distill_loss import DistillationLoss
-from stylectl.pipelines.grid import save_grid
-from stylectl.pipelines.losses import PerceptualLoss
-from stylectl.pipelines.metrics import psnr
+from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.measure.grid import save_grid
+from stylectl.pipelines.train.losses import PerceptualLoss
+from stylectl.pipelines.measure.metrics import psnr
 from stylectl.pipelines.models.discriminator import PatchDiscriminator
+
+# Adam's momentum for the discriminator: DCGAN's (Radford et al. 2016) first moment of 0.5,
+# which keeps the adversarial game from oscillating; the generator keeps Adam's defaults.
+DISCRIMINATOR_BETAS = (0.5, 0.999)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class _Trainable(pl.LightningModule):
         optimizer = torch.optim.Adam(parameters, lr=self.lr.peak)
         optimizers = [optimizer]
         if self.discriminator is not None:
-            optimizers.append(torch.optim.Adam(self.discriminator.parameters(), lr=self.adversarial.lr, betas=(0.5, 0.999)))
+            optimizers.append(torch.optim.Adam(self.discriminator.parameters(), lr=self.adversarial.lr, betas=DISCRIMINATOR_BETAS))
         if self.lr.schedule == "constant":
             return optimizers
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.lr.steps)

@@ -18,7 +18,7 @@ from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.errors import UserInputError
-from stylectl.pipelines.metrics import predict, psnr
+from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.quant import pt2e

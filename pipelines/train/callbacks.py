@@ -11,7 +11,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from stylectl.pipelines.errors import StylectlError
-from stylectl.pipelines.interrupts import Interrupted, requested_signal
+from stylectl.pipelines.train.interrupts import Interrupted, requested_signal
 from stylectl.pipelines.progress import Reporter
 
 RESUME_CHECKPOINT = "last.ckpt"

@@ -1,0 +1,36 @@
+"""report.md: a report that fits a CI job summary."""
+
+from __future__ import annotations
+
+from stylectl.pipelines.export.preflight import markdown as preflight_markdown
+from stylectl.pipelines.report.cells import COLUMNS, HEADERS, format_value, gate_worst, with_unit
+
+
+def markdown(document: dict) -> str:
+    """A report that fits a CI job summary: one table, the gates, the machine."""
+    settings, machine_info = document["settings"], document["machine"]
+    lines = [
+        f"# stylectl report: {document['build']}",
+        "",
+        f"{settings['heldout_images']} held-out photos at {settings['eval_size']}x{settings['eval_size']}; "
+        f"PSNR/SSIM against the teacher's output; latency = median of {settings['runs']} runs in each file's runtime "
+        f"after {settings['warmup']} warm-up, {settings['threads']} thread(s), on {machine_info['cpu']} "
+        f"({machine_info['cores']} cores).",
+        "",
+        "| " + " | ".join(HEADERS.get(column, column) for column in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(format_value(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
+    notes = [f"- {row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
+    lines += ["", "Not measured here:", *notes] if notes else []
+    gates = document["gates"]
+    lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
+    if gates.get("results"):
+        lines += ["", "| gate | threshold | worst measured | files measured | status |", "|---|---|---|---|---|"]
+        lines += [f"| {row['gate']} | {with_unit(row['threshold'], row['unit'])} | {gate_worst(row)} | "
+                  f"{row['measured']} | {row['status']} |" for row in gates["results"]]
+        lines += [""]
+    lines += [f"- {failure}" for failure in gates["failures"]]
+    lines += ["", "NPU pre-flight:", "", preflight_markdown(document["preflight"])]
+    return "\n".join(lines) + "\n"
+
