@@ -27,10 +27,10 @@ import torch
 from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
-from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_chain, run_stages

@@ -35,18 +35,18 @@ from stylectl.pipelines.data import eval_batch, resolve_content
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
 from stylectl.pipelines.measure.grid import save_grid
-from stylectl.pipelines.train.losses import gram_distance, perceptual_distance
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.student import StudentNet, student_params
-from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.readers import load_teacher
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
-from stylectl.pipelines.readers import load_teacher
+from stylectl.pipelines.train.losses import gram_distance, perceptual_distance
 
 from results import publish
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from stylectl.pipelines.config_loader import load_config
-from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.measure.latency import compare_onnx
 from stylectl.pipelines.models.spec import load_model
+from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages

@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
+
+if TYPE_CHECKING:
+    from stylectl.pipelines.data import ImageSet
 
 VGG_LAYERS_HINT = "VGG19 layer names such as relu1_1, relu2_2, relu3_1, relu4_1, relu5_1"
 LrSchedule = Literal["constant", "cosine"]
@@ -150,6 +153,12 @@ class DataConfig(Section):
         if value % 4:
             raise ValueError(f"must be a multiple of 4 (two stride-2 stages), got {value}")
         return value
+
+    def image_set(self) -> "ImageSet":
+        """The content photos with their train / held-out split (the one place it is resolved)."""
+        from stylectl.pipelines.data import resolve_content
+
+        return resolve_content(self.content, self.holdout_fraction)
 
 
 class StyleConfig(Section):

@@ -37,9 +37,7 @@ class StageContext:
     @cached_property
     def images(self) -> "ImageSet":
         """The content photos with their train / held-out split."""
-        from stylectl.pipelines.data import resolve_content
-
-        return resolve_content(self.config.data.content, self.config.data.holdout_fraction)
+        return self.config.data.image_set()
 
     def warn(self, message: str) -> None:
         """Tell the user now and keep the warning in the manifest."""

@@ -122,12 +122,12 @@ def _run_as_worker(config: RunConfig, plan: Plan, build_folder: Path, reporter: 
 
 def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
     """Digests of the input files (photos, style image) the planned stages depend on."""
-    from stylectl.pipelines.data import resolve_content, resolve_style
+    from stylectl.pipelines.data import resolve_style
 
     wanted = {name for stage in plan.stages for name in stage.fingerprints}
     found = {}
     if "data" in wanted:
-        found["data"] = resolve_content(config.data.content, config.data.holdout_fraction).fingerprint()
+        found["data"] = config.data.image_set().fingerprint()
     if "style" in wanted:
         found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
     if "teacher_onnx" in wanted and config.teacher.onnx is not None:

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from stylectl.pipelines.config import StudentConfig
-from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.train.distill_loss import DistillationLoss
 
 
 def _pair():

@@ -9,9 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from stylectl.pipelines.config import AdversarialConfig, StudentConfig
-from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.train.training import LearningRate, StudentModule
 
 STEPS, PEAK = 4, 0.01

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from stylectl.pipelines.config import RunConfig, SchemeConfig
+from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.quant import pt2e
 from stylectl.pipelines.quant.fp16 import float16_simulation
-from stylectl.pipelines.progress import Reporter
 
 def state_file(scheme: SchemeConfig) -> str:
     """Where a scheme's PT2E state lives in the quantize artifact (fp16 needs none)."""

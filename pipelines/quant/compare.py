@@ -10,8 +10,8 @@ from torch import nn
 
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import SchemeConfig
-from stylectl.pipelines.models.to_onnx import HalfPrecision, export_onnx
 from stylectl.pipelines.measure.latency import compare_onnx
+from stylectl.pipelines.models.to_onnx import HalfPrecision, export_onnx
 from stylectl.pipelines.progress import Reporter
 
 THREADS, WARMUP, RUNS, ROUNDS = 1, 3, 20, 3  # fixed so the numbers depend only on the quantize section

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 
 from stylectl.pipelines.config import SchemeConfig
+from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.train.datamodule import RandomCropDataset
 from stylectl.pipelines.train.distill_loss import DistillationLoss
-from stylectl.pipelines.progress import Reporter
 
 
 def finetune(loss: DistillationLoss, scheme: SchemeConfig, crops: RandomCropDataset, reporter: Reporter) -> float:

@@ -6,17 +6,17 @@ import pytorch_lightning as pl
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
-from stylectl.pipelines.train.datamodule import ContentDataModule
-from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.student import StudentNet, student_params
-from stylectl.pipelines.readers import is_torch_teacher, load_teacher
+from stylectl.pipelines.readers import STUDENT_FILE, is_torch_teacher, load_teacher
+from stylectl.pipelines.train.datamodule import ContentDataModule
+from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.train.trainer import fit
 from stylectl.pipelines.train.training import LearningRate, StudentModule
 
-OUTPUT = "student.safetensors"
+OUTPUT = STUDENT_FILE  # readers.load_student opens it
 GRIDS = "val"
 
 

@@ -15,12 +15,12 @@ from torch import nn
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
-from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.measure.grid import save_grid
-from stylectl.pipelines.train.losses import content_distance, gram_distance, style_distance
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs, count_params
+from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.train.losses import content_distance, gram_distance, style_distance
 from stylectl.pipelines.report.cells import COLUMNS
 from stylectl.pipelines.report.gates import check_gates
 from stylectl.pipelines.report.write import write_reports

@@ -14,9 +14,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
-from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.export.formats import FORMATS, FormatModule
 from stylectl.pipelines.export.preflight import markdown, preflight
 from stylectl.pipelines.export.source import ExportSource

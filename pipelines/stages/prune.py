@@ -17,22 +17,22 @@ import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, load_images, style_tensor
-from stylectl.pipelines.train.datamodule import ContentDataModule, RandomCropDataset
-from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
-from stylectl.pipelines.models.spec import load_model, save_model, spec_of
 from stylectl.pipelines.models.pruning import prune_steps, sparsify
-from stylectl.pipelines.readers import load_teacher
+from stylectl.pipelines.models.spec import load_model, save_model, spec_of
+from stylectl.pipelines.readers import STUDENT_FILE, load_teacher, student_file
+from stylectl.pipelines.train.datamodule import ContentDataModule, RandomCropDataset
+from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.train.trainer import fit
 from stylectl.pipelines.train.training import LearningRate, StudentModule
 
-OUTPUT = "student.safetensors"
+OUTPUT = STUDENT_FILE  # readers.load_student opens it
 
 
 def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.prune
-    source = ctx.inputs["distill"].path("student.safetensors")
+    source = student_file(ctx.inputs["distill"])
     if not settings.enabled:
         shutil.copyfile(source, ctx.out_dir / OUTPUT)
         return {"pruned": False}

@@ -15,14 +15,14 @@ import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, load_images, style_tensor
-from stylectl.pipelines.train.datamodule import RandomCropDataset
-from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.measure.latency import run_onnx
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.quant import compare, qat
 from stylectl.pipelines.quant.build import build_scheme, calibration_crops, state_file
 from stylectl.pipelines.quant.ort_reference import quantize_reference
+from stylectl.pipelines.train.datamodule import RandomCropDataset
+from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.readers import (QUANTIZED_FP32_FILE, load_teacher, student_file, write_calibration,
                                         write_shipped)
 

@@ -6,19 +6,18 @@ from __future__ import annotations
 import shutil
 
 import pytorch_lightning as pl
-import torch
 
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
-from stylectl.pipelines.train.datamodule import ContentDataModule
 from stylectl.pipelines.measure.grid import save_grid
-from stylectl.pipelines.train.losses import PerceptualLoss, content_distance, style_distance
 from stylectl.pipelines.measure.metrics import predict
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.train.datamodule import ContentDataModule
+from stylectl.pipelines.train.losses import PerceptualLoss, content_distance, style_distance
 from stylectl.pipelines.train.trainer import fit
 from stylectl.pipelines.readers import ONNX_FILE, TORCH_FILE
 from stylectl.pipelines.train.training import LearningRate, TeacherModule

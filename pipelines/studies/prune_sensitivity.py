@@ -15,22 +15,18 @@ from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.measure.metrics import fidelity
-from stylectl.pipelines.models.spec import load_model
-from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.models.pruning import prunable_layers, prune_one_layer
+from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.readers import load_student, load_teacher
 from stylectl.pipelines.runner import plan_stage, run_stages
-from stylectl.pipelines.readers import load_teacher
 
 
 def run_sensitivity(config: RunConfig, checkpoints: Path, reporter: Reporter) -> Path:
     """Build (or reuse) the distilled student, scan it, and return the folder with the results."""
-    from stylectl.pipelines.data import resolve_content
-
     outcomes = {o.stage: o.artifact for o in run_stages(config, plan_stage("distill"), checkpoints, reporter)}
-    student = load_model(outcomes["distill"].path("student.safetensors"))
+    student = load_student(outcomes["distill"])
     teacher = load_teacher(outcomes["train-teacher"])
-    heldout = eval_batch(resolve_content(config.data.content, config.data.holdout_fraction).heldout,
-                         config.data.eval_size)
+    heldout = eval_batch(config.data.image_set().heldout, config.data.eval_size)
     base = fidelity(student, teacher, heldout)["psnr_vs_teacher"]
     ratios = config.prune.sensitivity_ratios
     layers = prunable_layers(student, config.prune)

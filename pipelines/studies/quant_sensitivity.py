@@ -19,23 +19,21 @@ from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.measure.metrics import predict, psnr
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.quant import pt2e
 from stylectl.pipelines.quant.build import calibrate, calibration_crops
+from stylectl.pipelines.readers import load_student
 from stylectl.pipelines.runner import plan_stage, run_stages
 
 
 def run_quant_sensitivity(config: RunConfig, checkpoints: Path, reporter: Reporter) -> Path:
     """Build (or reuse) the pruned student, scan it, and return the folder with the results."""
-    from stylectl.pipelines.data import resolve_content
-
     scheme = config.quantize.shipped()
     if scheme.kind != "int" or scheme.method != "ptq":
         raise UserInputError(f"quantize.ship: --sensitivity needs an int PTQ scheme, and '{scheme.name}' is not")
     prune = run_stages(config, plan_stage("prune"), checkpoints, reporter)[-1].artifact
-    model = load_model(prune.path("student.safetensors")).eval()
-    split = resolve_content(config.data.content, config.data.holdout_fraction)
+    model = load_student(prune).eval()
+    split = config.data.image_set()
     calibration = calibration_crops(split.train, config)
     heldout = eval_batch(split.heldout, config.data.eval_size)
     reference = predict(model, heldout)

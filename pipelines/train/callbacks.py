@@ -11,8 +11,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from stylectl.pipelines.errors import StylectlError
-from stylectl.pipelines.train.interrupts import Interrupted, requested_signal
 from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.train.interrupts import Interrupted, requested_signal
 
 RESUME_CHECKPOINT = "last.ckpt"
 

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from stylectl.pipelines.config import StudentConfig
 from stylectl.pipelines.errors import UserInputError
-from stylectl.pipelines.train.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
 from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.train.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
 
 
 class _Recorder:

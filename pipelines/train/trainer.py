@@ -10,11 +10,11 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from stylectl.pipelines.train.callbacks import RESUME_CHECKPOINT, FiniteLossGuard, InterruptCheckpoint, ReporterCallback
 from stylectl.pipelines.config import TrainerConfig
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.train.interrupts import stop_requests
 from stylectl.pipelines.quiet import quiet_libraries
+from stylectl.pipelines.train.callbacks import RESUME_CHECKPOINT, FiniteLossGuard, InterruptCheckpoint, ReporterCallback
+from stylectl.pipelines.train.interrupts import stop_requests
 
 
 def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataModule, settings: TrainerConfig,

@@ -15,13 +15,13 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from stylectl.pipelines.train.adversarial import adversarial_step, style_patches
 from stylectl.pipelines.config import AdversarialConfig, LrSchedule
-from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.measure.grid import save_grid
-from stylectl.pipelines.train.losses import PerceptualLoss
 from stylectl.pipelines.measure.metrics import psnr
 from stylectl.pipelines.models.discriminator import PatchDiscriminator
+from stylectl.pipelines.train.adversarial import adversarial_step, style_patches
+from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.train.losses import PerceptualLoss
 
 # Adam's momentum for the discriminator: DCGAN's (Radford et al. 2016) first moment of 0.5,
 # which keeps the adversarial game from oscillating; the generator keeps Adam's defaults.

@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
+from stylectl.pipelines import readers
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch, resolve_content
 from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines import readers
 from stylectl.pipelines.quant.build import calibration_crops, state_file
 from stylectl.pipelines.runner import plan_stage, run_stages
 from tests.conftest import TINY_CONFIG

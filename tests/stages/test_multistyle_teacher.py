@@ -11,8 +11,8 @@ import yaml
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.runner import plan_chain, plan_stage, run_stages
 from stylectl.pipelines.readers import load_teacher
+from stylectl.pipelines.runner import plan_chain, plan_stage, run_stages
 from tests.conftest import TINY_CONFIG
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ import yaml
 from stylectl.pipelines.config import PruneConfig
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.cost import count_macs
+from stylectl.pipelines.models.pruning import prunable_layers, prune_one_layer, prune_steps, sparsify
 from stylectl.pipelines.models.spec import build_model, spec_of
 from stylectl.pipelines.models.student import SHUFFLE, StudentNet, student_params
-from stylectl.pipelines.models.pruning import prunable_layers, prune_one_layer, prune_steps, sparsify
 
 pytestmark = pytest.mark.slow
 

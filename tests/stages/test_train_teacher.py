@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -18,12 +17,12 @@ import pytest
 import torch
 import yaml
 
-from stylectl.pipelines.train.callbacks import FiniteLossGuard
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import resolve_content
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.runner import plan_stage, run_stages
+from stylectl.pipelines.train.callbacks import FiniteLossGuard
 from tests.conftest import STYLECTL, TINY_CONFIG
 
 pytestmark = pytest.mark.slow
