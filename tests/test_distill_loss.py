@@ -43,3 +43,21 @@ def test_unknown_feature_tap_is_a_config_error():
     student, teacher = _pair()
     with pytest.raises(UserInputError, match="student.feature_taps: unknown tap"):
         DistillationLoss(student, teacher, StudentConfig(feature_weight=1.0, feature_taps=["nope"]), None)
+
+
+def test_teacher_gram_on_the_first_crops_equals_the_term_on_those_crops_alone():
+    """teacher_gram_crops=1 on a batch of 3 is the full term on its first crop: the other crops
+    still get the pixel loss but cost no VGG pass."""
+    student, teacher = _pair()
+    batch = torch.rand(3, 3, 32, 32)
+    one = DistillationLoss(student, teacher, StudentConfig(teacher_gram_weight=1.0, teacher_gram_crops=1,
+                                                          style_layers=["relu1_2", "relu2_2"]), None)
+    full = DistillationLoss(student, teacher, StudentConfig(teacher_gram_weight=1.0,
+                                                           style_layers=["relu1_2", "relu2_2"]), None)
+    on_first = float(one(batch)[0]["teacher_gram"])
+    assert on_first == pytest.approx(float(full(batch[:1])[0]["teacher_gram"]), rel=1e-5)
+    assert on_first != pytest.approx(float(full(batch)[0]["teacher_gram"]), rel=1e-3)
+    with_style = DistillationLoss(student, teacher, StudentConfig(
+        teacher_gram_weight=1.0, teacher_gram_crops=1, style_weight=1.0, style_layers=["relu1_2", "relu2_2"]),
+        torch.rand(3, 32, 32))(batch)[0]
+    assert float(with_style["teacher_gram"]) == pytest.approx(on_first, rel=1e-5)  # style loss sees all 3
