@@ -49,6 +49,7 @@ def test_teacher_gram_on_the_first_crops_equals_the_term_on_those_crops_alone():
     """teacher_gram_crops=1 on a batch of 3 is the full term on its first crop: the other crops
     still get the pixel loss but cost no VGG pass."""
     student, teacher = _pair()
+    student.eval()  # BatchNorm in training mode would mix the crops of a batch
     batch = torch.rand(3, 3, 32, 32)
     one = DistillationLoss(student, teacher, StudentConfig(teacher_gram_weight=1.0, teacher_gram_crops=1,
                                                           style_layers=["relu1_2", "relu2_2"]), None)
