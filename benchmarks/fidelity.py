@@ -181,7 +181,7 @@ def main() -> None:
     layers = EvaluateConfig()
     vgg = VGGFeatures(sorted({*layers.style_layers, *layers.content_layers})).eval()
     exports: dict[str, Path] = {}  # variant -> its export folder (one per architecture)
-    rows, grids, latency = [], {}, {}
+    rows, grids, latency, failures = [], {}, {}, []
     for teacher_name, variant, overrides in plan:
         config = load_config(args.config, [f"name=fidelity-{_slug(teacher_name)}", *TEACHERS[teacher_name],
                                            *steps, *overrides])
@@ -200,10 +200,11 @@ def main() -> None:
         columns[variant] = predict(student, images)
         save_grid(columns, HERE / "fidelity" / f"{_slug(teacher_name)}.png")
         if needs_files:
+            failures += [f"{teacher_name} / {variant}: {failure}" for failure in by_stage["export"].metrics["failures"]]
             exports[variant] = by_stage["export"].folder
             if len(exports) == len(VARIANTS):  # time them now, while nothing else of this run is working
                 latency = _time_architectures(exports)
-        publish(_markdown(args, rows, latency), args.output)  # after every row: a stopped run keeps what it measured
+        publish(_markdown(args, rows, latency, failures), args.output)  # after every row: a stopped run keeps what it measured
 
 
 def _classic_teacher_file(folder: Path) -> Path:
@@ -222,7 +223,8 @@ def _time_architectures(exports: dict[str, Path]) -> dict[str, float]:
             files[f"{variant} fp32 onnx"] = (onnx_format, folder / "student_fp32.onnx", {})
             files[f"{variant} int8 tflite"] = (tflite_format, folder / "student_int8.tflite",
                                                {"nhwc": False, "int8_io": True})
-        return _latency(files, torch.rand(3, 256, 256))
+        # a file that failed its parity check was removed by export: its row shows "-" and the failure
+        return _latency({name: file for name, file in files.items() if file[1].exists()}, torch.rand(3, 256, 256))
 
 
 def _time_fresh_architectures(config_path: Path) -> dict[str, float]:
@@ -280,7 +282,7 @@ def _table(rows: list[dict], latency: dict[str, float]) -> list[str]:
     return table
 
 
-def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
+def _markdown(args, rows: list[dict], latency: dict[str, float], failures: list[str]) -> str:
     info = machine()
     classic = latency.get("classic teacher", float("nan"))
     long_rows = [row for row in rows if row["long"]]
@@ -304,6 +306,7 @@ def _markdown(args, rows: list[dict], latency: dict[str, float]) -> str:
         "",
         *_table([row for row in rows if not row["long"]], latency),
         "",
+        *(["Export failures (file removed, so not timed): " + "; ".join(failures), ""] if failures else []),
         *(["## Training length", "", *_table(long_rows, latency), ""] if long_rows else []),
         "Held-out PSNR (256x256) against the teacher by distillation step, from each run's logs/metrics.csv:",
         "",

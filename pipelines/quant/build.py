@@ -36,12 +36,11 @@ def build_scheme(model: nn.Module, scheme: SchemeConfig, image_size: int, calibr
     return pt2e.convert(prepared, scheme)
 
 
-def calibration_crops(train_images: list[Path], config: RunConfig) -> list[torch.Tensor]:
-    """The calibration set every scheme shares: seeded training crops at the evaluation size."""
-    from stylectl.pipelines.data import load_images
+def calibration_crops(images: list[torch.Tensor], config: RunConfig) -> list[torch.Tensor]:
+    """The calibration set every scheme shares: seeded crops of the loaded training photos at the
+    evaluation size (the quantize stage saves them; export reads them from its artifact)."""
     from stylectl.pipelines.train.datamodule import RandomCropDataset
 
-    images, _ = load_images(train_images, config.data.max_side)
     crops = RandomCropDataset(images, config.data.eval_size, config.quantize.calibration_images, config.seed)
     return [crops[index] for index in range(len(crops))]
 

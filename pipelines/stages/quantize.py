@@ -41,7 +41,8 @@ def run(ctx: StageContext) -> dict:
     teacher = load_teacher(ctx.inputs["train-teacher"])
 
     torch.manual_seed(config.seed)
-    calibration = calibration_crops(ctx.images.train, config)
+    photos, _ = load_images(ctx.images.train, config.data.max_side)  # calibration and QAT crops come from these
+    calibration = calibration_crops(photos, config)
     write_calibration(ctx.out_dir, calibration)
     write_shipped(ctx.out_dir, settings.shipped(), size)
     heldout = eval_batch(ctx.images.heldout, size)
@@ -55,8 +56,7 @@ def run(ctx: StageContext) -> dict:
         student_settings = config.student.model_copy(update={"feature_weight": 0.0})
         loss = DistillationLoss(prepared, teacher, student_settings,
                                 style_tensor(config.style.image, config.style.size))
-        images, _ = load_images(ctx.images.train, config.data.max_side)
-        qat_crops = RandomCropDataset(images, size, scheme.qat_steps * scheme.qat_batch_size,
+        qat_crops = RandomCropDataset(photos, size, scheme.qat_steps * scheme.qat_batch_size,
                                       config.seed + QAT_CROPS_SEED_OFFSET)
         return qat.finetune(loss, scheme, qat_crops, ctx.reporter)
 

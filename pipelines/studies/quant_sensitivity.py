@@ -16,7 +16,7 @@ from torch import nn
 
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import RunConfig
-from stylectl.pipelines.data import eval_batch
+from stylectl.pipelines.data import eval_batch, load_images
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.progress import Reporter
@@ -34,7 +34,7 @@ def run_quant_sensitivity(config: RunConfig, checkpoints: Path, reporter: Report
     prune = run_stages(config, plan_stage("prune"), checkpoints, reporter)[-1].artifact
     model = load_student(prune).eval()
     split = config.data.image_set()
-    calibration = calibration_crops(split.train, config)
+    calibration = calibration_crops(load_images(split.train, config.data.max_side)[0], config)
     heldout = eval_batch(split.heldout, config.data.eval_size)
     reference = predict(model, heldout)
 

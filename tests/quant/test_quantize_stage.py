@@ -12,7 +12,7 @@ import yaml
 
 from stylectl.pipelines import readers
 from stylectl.pipelines.config import RunConfig
-from stylectl.pipelines.data import eval_batch, resolve_content
+from stylectl.pipelines.data import eval_batch, load_images, resolve_content
 from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.quant.build import calibration_crops, state_file
@@ -89,7 +89,8 @@ def test_the_artifact_holds_the_calibration_crops_it_used(compared):
     """Export calibrates TFLite's int8 files on the saved crops instead of drawing them again."""
     config, artifact = compared
     saved = readers.calibration(artifact)
-    drawn = calibration_crops(resolve_content(config.data.content, config.data.holdout_fraction).train, config)
+    photos, _ = load_images(config.data.image_set().train, config.data.max_side)
+    drawn = calibration_crops(photos, config)
     assert len(saved) == config.quantize.calibration_images
     assert all(torch.equal(a, b) for a, b in zip(saved, drawn))
 
