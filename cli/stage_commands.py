@@ -12,6 +12,7 @@ from stylectl.cli import options, summary
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.stages import STAGE_NAMES, STAGES, StageInfo
 
+
 def _check_stage(value: str | None, flag: str) -> None:
     if value is not None and value not in (*STAGE_NAMES, "all"):
         raise UserInputError(f"{flag} {value}: unknown stage (choose from {', '.join(STAGE_NAMES)})")

@@ -74,13 +74,17 @@ def write_shipped(folder: Path, scheme: SchemeConfig, image_size: int) -> None:
     write_atomic(folder / SHIPPED_FILE, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _shipped_document(artifact: Artifact) -> dict:
+    return json.loads(artifact.path(SHIPPED_FILE).read_text())
+
+
 def shipped_scheme(artifact: Artifact) -> SchemeConfig:
-    return SchemeConfig(**json.loads(artifact.path(SHIPPED_FILE).read_text())["scheme"])
+    return SchemeConfig(**_shipped_document(artifact)["scheme"])
 
 
 def traced_size(artifact: Artifact) -> int:
     """The square image size the quantize artifact's PT2E graphs were traced at."""
-    return json.loads(artifact.path(SHIPPED_FILE).read_text())["image_size"]
+    return _shipped_document(artifact)["image_size"]
 
 
 def quantized_student(artifact: Artifact, scheme: SchemeConfig | None = None) -> nn.Module:

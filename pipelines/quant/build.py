@@ -13,6 +13,7 @@ from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.quant import pt2e
 from stylectl.pipelines.quant.fp16 import float16_simulation
 
+
 def state_file(scheme: SchemeConfig) -> str:
     """Where a scheme's PT2E state lives in the quantize artifact (fp16 needs none)."""
     return f"scheme_{scheme.name}.safetensors"

@@ -17,14 +17,13 @@ from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, load_images, style_tensor
 from stylectl.pipelines.measure.latency import run_onnx
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.quant import compare, qat
 from stylectl.pipelines.quant.build import build_scheme, calibration_crops, state_file
 from stylectl.pipelines.quant.ort_reference import quantize_reference
+from stylectl.pipelines.readers import (QUANTIZED_FP32_FILE, load_student, load_teacher, student_file,
+                                        write_calibration, write_shipped)
 from stylectl.pipelines.train.datamodule import RandomCropDataset
 from stylectl.pipelines.train.distill_loss import DistillationLoss
-from stylectl.pipelines.readers import (QUANTIZED_FP32_FILE, load_teacher, student_file, write_calibration,
-                                        write_shipped)
 
 REFERENCE = "ort_reference_int8.onnx"
 # QAT trains on other crops than the calibration set (drawn with `seed`), so the ranges it
@@ -35,9 +34,8 @@ QAT_CROPS_SEED_OFFSET = 1
 def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.quantize
     size = config.data.eval_size
-    source = student_file(ctx.inputs["prune"])
-    shutil.copyfile(source, ctx.out_dir / QUANTIZED_FP32_FILE)
-    model = load_model(source).eval()
+    shutil.copyfile(student_file(ctx.inputs["prune"]), ctx.out_dir / QUANTIZED_FP32_FILE)
+    model = load_student(ctx.inputs["prune"]).eval()
     teacher = load_teacher(ctx.inputs["train-teacher"])
 
     torch.manual_seed(config.seed)

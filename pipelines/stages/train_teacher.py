@@ -16,10 +16,10 @@ from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.readers import ONNX_FILE, TORCH_FILE
 from stylectl.pipelines.train.datamodule import ContentDataModule
 from stylectl.pipelines.train.losses import PerceptualLoss, content_distance, style_distance
 from stylectl.pipelines.train.trainer import fit
-from stylectl.pipelines.readers import ONNX_FILE, TORCH_FILE
 from stylectl.pipelines.train.training import LearningRate, TeacherModule
 
 GRIDS = "val"
