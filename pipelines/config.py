@@ -87,6 +87,10 @@ class TrainerConfig(Section):
     gradient_clip_val: float | None = Field(
         None, gt=0, description="Clip gradient norm to this value; null disables clipping."
     )
+    ema_decay: float | None = Field(
+        None, gt=0, lt=1, description="Keep an exponential moving average of the weights (Lightning's "
+        "EMAWeightAveraging): validation, the saved model and later stages use the average, which smooths the "
+        "step-to-step swings of a constant learning rate. 0.99 averages about the last 100 steps; null: off.")
     log_every_n_steps: int = Field(10, ge=1, description="Write losses to the CSV and TensorBoard logs every N steps.")
     val_every_n_steps: int = Field(
         100, ge=0, description="Run validation on the held-out photos (and write an image grid) every N steps; 0: never."
@@ -363,6 +367,13 @@ class StudentConfig(Section):
     teacher_gram_crops: int | None = Field(
         None, ge=1, le=4096, description="How many crops of each batch that Gram loss sees (null: all). Per crop, "
         "VGG costs tens of times the student, so a few crops carry the texture signal at a fraction of the time.")
+    teacher_gram_normalized: bool = Field(
+        False, description="Divide that Gram loss by the teacher's own Gram magnitude (mean square of its Gram "
+        "entries, summed over the layers, on the same crops): teachers' textures differ tenfold in scale, and a "
+        "relative error lets one weight fit them all (then ~0.1-1 instead of ~1e-6).")
+    teacher_gram_start: int = Field(
+        0, ge=0, le=10_000_000, description="Optimizer step from which that Gram loss counts: pixel-only before it, "
+        "so the student learns the teacher's layout before its texture.")
     feature_weight: float = Field(
         0.0, ge=0, description="Weight of feature-map distillation from teacher taps through learned 1x1 adapters."
     )

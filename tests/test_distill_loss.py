@@ -10,6 +10,7 @@ from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.train.losses import gram_matrix
 
 
 def _pair():
@@ -62,3 +63,30 @@ def test_teacher_gram_on_the_first_crops_equals_the_term_on_those_crops_alone():
         teacher_gram_weight=1.0, teacher_gram_crops=1, style_weight=1.0, style_layers=["relu1_2", "relu2_2"]),
         torch.rand(3, 32, 32))(batch)[0]
     assert float(with_style["teacher_gram"]) == pytest.approx(on_first, rel=1e-5)  # style loss sees all 3
+
+
+def test_normalized_teacher_gram_is_the_distance_relative_to_the_teachers_gram_magnitude():
+    """The normalized term is the absolute one divided by the teacher's Gram magnitude on the same
+    crops (summed over the layers), so teachers whose textures differ in scale share one weight."""
+    student, teacher = _pair()
+    student.eval()
+    batch = torch.rand(2, 3, 32, 32)
+    layers = ["relu1_2", "relu2_2"]
+    absolute = DistillationLoss(student, teacher, StudentConfig(teacher_gram_weight=1.0, style_layers=layers), None)
+    normalized = DistillationLoss(student, teacher, StudentConfig(
+        teacher_gram_weight=1.0, teacher_gram_normalized=True, style_layers=layers), None)
+    with torch.no_grad():
+        target_features = absolute.vgg(teacher(batch), layers)
+    magnitude = sum(float(gram_matrix(target_features[name]).pow(2).mean()) for name in layers)
+    assert float(normalized(batch)[0]["teacher_gram"]) == pytest.approx(
+        float(absolute(batch)[0]["teacher_gram"]) / magnitude, rel=1e-5)
+
+
+def test_teacher_gram_starts_at_its_step_and_validation_always_reports_it():
+    student, teacher = _pair()
+    loss = DistillationLoss(student, teacher, StudentConfig(teacher_gram_weight=1.0, teacher_gram_start=10,
+                                                           style_layers=["relu1_2"]), None)
+    batch = torch.rand(2, 3, 32, 32)
+    assert "teacher_gram" not in loss(batch, step=9)[0]
+    assert "teacher_gram" in loss(batch, step=10)[0]
+    assert "teacher_gram" in loss(batch)[0]

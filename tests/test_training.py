@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
-from stylectl.pipelines.config import AdversarialConfig, StudentConfig
+from stylectl.pipelines.config import AdversarialConfig, RunConfig, StudentConfig
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
+from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.readers import load_student
+from stylectl.pipelines.runner import plan_stage, run_stages
 from stylectl.pipelines.train.distill_loss import DistillationLoss
 from stylectl.pipelines.train.training import LearningRate, StudentModule
+from tests.conftest import TINY_CONFIG
 
 STEPS, PEAK = 4, 0.01
 
@@ -46,3 +51,22 @@ def test_cosine_decays_the_rate_every_batch(tmp_path, adversarial):
 
 def test_constant_keeps_the_rate(tmp_path):
     assert _learning_rates_seen(tmp_path, "constant", False) == [PEAK] * STEPS
+
+
+def _distilled(tmp_path, steps: int, ema_decay: float | None) -> dict[str, torch.Tensor]:
+    """The student a tiny distill stage saves (same seed, so the same crops in the same order)."""
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    data["student"].update(steps=steps, lr=0.05)
+    data["student"]["trainer"]["ema_decay"] = ema_decay
+    outcomes = run_stages(RunConfig.model_validate(data), plan_stage("distill"), tmp_path, PlainReporter())
+    return load_student(outcomes[-1].artifact).state_dict()
+
+
+def test_weight_averaging_saves_the_average_not_the_last_weights(tmp_path):
+    """With a decay of almost 1 the average barely moves after its first update (a copy of the
+    weights after step 1), so a 3-step run saves what a 1-step run saves, not its own last weights."""
+    averaged = _distilled(tmp_path / "ema", 3, 0.999999)
+    after_one, after_three = _distilled(tmp_path / "one", 1, None), _distilled(tmp_path / "three", 3, None)
+    weight = "stem.conv.weight"
+    assert torch.allclose(averaged[weight], after_one[weight], atol=1e-5)
+    assert not torch.allclose(averaged[weight], after_three[weight], atol=1e-3)

@@ -69,6 +69,12 @@ class OnnxTeacher(nn.Module):
                                  f"{batch}; stylectl needs 1 or a dynamic one")
         self.fixed_size = tuple(spatial) if all(isinstance(dim, int) for dim in spatial) else None
 
+    def __deepcopy__(self, memo: dict) -> "OnnxTeacher":
+        """The teacher itself: it has no weights to copy and its session is read-only, while
+        onnxruntime sessions cannot be copied. Lightning's weight averaging copies the whole
+        training module, teacher included."""
+        return self
+
     def _constants(self, inputs: dict[str, list[float]]) -> dict[str, np.ndarray]:
         """`teacher.onnx.inputs` as arrays of each input's type and shape (flat lists are reshaped)."""
         declared = {node.name: node for node in self.session.get_inputs()}

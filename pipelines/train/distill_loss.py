@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from stylectl.pipelines.config import StudentConfig
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.train.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
+from stylectl.pipelines.train.losses import (gram_distance, gram_magnitude, perceptual_distance, pixel_loss,
+                                             style_grams, style_loss)
 
 
 class _Recorder:
@@ -75,8 +76,11 @@ class DistillationLoss(nn.Module):
         for name in self.adapters:
             self.adapters[name] = nn.Conv2d(student_channels[name], teacher_channels[name], 1)
 
-    def forward(self, batch: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    def forward(self, batch: Tensor, step: int | None = None) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """`step`: the distillation run's optimizer step (a term that starts later is left out before
+        it); None counts every term: validation, and fine-tunes of an already distilled student."""
         settings = self.settings
+        texture = settings.teacher_gram_weight and (step is None or step >= settings.teacher_gram_start)
         with torch.no_grad():
             target = self.teacher(batch)
         output = self.student(batch)
@@ -85,17 +89,20 @@ class DistillationLoss(nn.Module):
             terms["perceptual"] = settings.perceptual_weight * perceptual_distance(
                 self.vgg, output, target, settings.perceptual_layers)
         crops = settings.teacher_gram_crops or len(batch)
-        if settings.style_weight or settings.teacher_gram_weight:
+        if settings.style_weight or texture:
             # VGG works image by image, so the first crops' features are a slice of the whole batch's
             features = self.vgg(output if settings.style_weight else output[:crops], settings.style_layers)
         if settings.style_weight:
             grams = {name: getattr(self, f"gram_{name}") for name in settings.style_layers}
             terms["style"] = settings.style_weight * style_loss(features, grams)
-        if settings.teacher_gram_weight:
+        if texture:
             with torch.no_grad():
                 target_features = self.vgg(target[:crops], settings.style_layers)
-            terms["teacher_gram"] = settings.teacher_gram_weight * gram_distance(
+            distance = gram_distance(
                 {name: value[:crops] for name, value in features.items()}, target_features, settings.style_layers)
+            if settings.teacher_gram_normalized:
+                distance = distance / gram_magnitude(target_features, settings.style_layers).clamp_min(1e-12)
+            terms["teacher_gram"] = settings.teacher_gram_weight * distance
         if settings.feature_weight:
             terms["feature"] = settings.feature_weight * sum(
                 F.mse_loss(self.adapters[name](self.student_features.outputs[name]),

@@ -44,6 +44,12 @@ def gram_distance(features_a: dict[str, Tensor], features_b: dict[str, Tensor], 
     return sum(F.mse_loss(gram_matrix(features_a[name]), gram_matrix(features_b[name])) for name in layers)
 
 
+def gram_magnitude(features: dict[str, Tensor], layers: Sequence[str]) -> Tensor:
+    """Sum over layers of the mean square of the Gram entries: the scale `gram_distance` is
+    measured on, so a distance divided by it is a relative texture error (detached: a yardstick)."""
+    return sum(gram_matrix(features[name]).detach().pow(2).mean() for name in layers)
+
+
 def total_variation(x: Tensor) -> Tensor:
     """Mean absolute difference between neighbouring pixels: a mean, so its weight does not depend on image size."""
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()

@@ -7,7 +7,7 @@ resume, checkpoints, logs, validation cadence and fault handling behave the same
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from stylectl.pipelines.config import TrainerConfig
@@ -34,6 +34,8 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
     callbacks = [progress, FiniteLossGuard(description, ctx.resume_dir),
                  InterruptCheckpoint(ctx.reporter, ctx.resume_dir, description), checkpoints,
                  LearningRateMonitor(logging_interval="step")]  # the `lr-Adam` column of the logs
+    if settings.ema_decay is not None:
+        callbacks.append(EMAWeightAveraging(decay=settings.ema_decay))
     # With manual optimization (the adversarial teacher) each batch makes several optimizer
     # steps and Lightning counts those; max_steps must count them too.
     optimizer_steps = steps * getattr(module, "optimizer_steps_per_batch", 1)

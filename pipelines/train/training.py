@@ -130,7 +130,7 @@ class StudentModule(_Trainable):
             self.loss.vgg.eval()
 
     def training_step(self, batch: torch.Tensor, batch_index: int):
-        terms, output, target = self.loss(batch)
+        terms, output, target = self.loss(batch, self.global_step // self.optimizer_steps_per_batch)
         return self.finish_step(terms, output, target)
 
     def validation_step(self, batch: torch.Tensor, batch_index: int) -> None:

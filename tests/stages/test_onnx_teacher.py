@@ -74,3 +74,12 @@ def test_feature_distillation_needs_a_torch_teacher(onnx_model, tmp_path):
     _, path = onnx_model
     with pytest.raises(UserInputError, match="feature distillation needs a torch teacher"):
         run_stages(_config(path, feature_weight=1.0), plan_stage("distill"), tmp_path, PlainReporter())
+
+
+def test_weight_averaging_works_with_an_onnx_teacher(onnx_model, tmp_path):
+    """Lightning's averaging copies the training module; the onnxruntime session inside the
+    teacher cannot be copied, so the copy shares it."""
+    config = _config(onnx_model[1])
+    config.student.trainer.ema_decay = 0.9
+    outcomes = run_stages(config, plan_stage("distill"), tmp_path, PlainReporter())
+    assert outcomes[-1].artifact.metrics["psnr_vs_teacher"] > 0
