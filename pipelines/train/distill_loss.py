@@ -80,7 +80,7 @@ class DistillationLoss(nn.Module):
         """`step`: the distillation run's optimizer step (a term that starts later is left out before
         it); None counts every term: validation, and fine-tunes of an already distilled student."""
         settings = self.settings
-        texture = settings.teacher_gram_weight and (step is None or step >= settings.teacher_gram_start)
+        texture = settings.teacher_gram_weight > 0 and (step is None or step >= settings.teacher_gram_start)
         with torch.no_grad():
             target = self.teacher(batch)
         output = self.student(batch)
