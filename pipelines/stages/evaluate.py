@@ -16,6 +16,7 @@ from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.measure.grid import save_grid
+from stylectl.pipelines.measure.latency import BOUNDARY
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.to_onnx import export_onnx
@@ -108,7 +109,8 @@ def run(ctx: StageContext) -> dict:
 
     gates = check_gates(settings.gates, student_files, export.metrics)
     run_settings = {"eval_size": config.data.eval_size, "heldout_images": len(heldout), "threads": settings.threads,
-                    "warmup": settings.warmup, "runs": settings.runs, "style_layers": settings.style_layers,
+                    "warmup": settings.warmup, "runs": settings.runs, "latency_boundary": BOUNDARY,
+                    "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
     write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
                   schemes=ctx.inputs["quantize"].metrics["schemes"], grid=ctx.out_dir / GRID)
