@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class FormatModule(Protocol):
-    """What a format's module (export/onnx.py, tflite.py, coreml.py) provides. Export, evaluate
+    """What a format's module (export/onnx.py, tflite.py, coreml.py, executorch.py) provides. Export, evaluate
     and stylize use a format only through these, so adding a format is one module and one row."""
 
     def write(self, variant: str, source: "ExportSource", path: Path, options: dict, opset: int) -> "nn.Module":
@@ -29,13 +29,14 @@ class FormatModule(Protocol):
         """The file's outputs for a batch of RGB [0, 1] images, in its own runtime."""
 
     def time(self, path: Path, image: "Tensor", threads: int, warmup: int, runs: int, options: dict) -> dict:
-        """Latency of one image: {"median_ms", "p90_ms"} (and "runtime" when it names what ran)."""
+        """Latency of one image across measure/latency.py's BOUNDARY (NumPy array in, NumPy array out):
+        {"median_ms", "p90_ms"} (and "runtime" when it names what ran)."""
 
     def inspect(self, path: Path) -> dict:
         """What the file holds (ops, tensor types, shapes), read back from the file."""
 
-    def runnable_here(self) -> str | None:
-        """None when this machine can run the format's files; otherwise why not (shown in reports)."""
+    def runnable_here(self, variant: str) -> str | None:
+        """None when this machine can run the variant's files; otherwise why not (shown in reports)."""
 
     def structure_problems(self, variant: str, info: dict) -> list[str]:
         """What is wrong with a file's structure (from `inspect`) that parity cannot show."""
@@ -106,6 +107,12 @@ FORMATS: dict[str, FileFormat] = {
          "min_weight_elements": Option(2048, lambda value: isinstance(value, int) and value >= 0,
                                        "compress only weights with at least this many elements (coremltools' "
                                        "default 2048; smaller tensors cost more in lookup tables than they save)")}),
+    "pte": FileFormat(
+        "pte", ".pte", "executorch.runtime (XNNPACK; Core ML on Apple devices)", ("fp32", "int8", "coreml"),
+        "stylectl.pipelines.export.executorch",
+        {"minimum_deployment_target": Option("iOS17", _one_of("iOS16", "iOS17", "iOS18", "macOS13", "macOS14",
+                                                                  "macOS15"),
+                                             "coreml variant: iOS16..iOS18 or macOS13..macOS15")}),
 }
 
 

@@ -206,7 +206,7 @@ def inspect(path: Path) -> dict:
             "output_dtype": np.dtype(model.get_output_details()[0]["dtype"]).name}
 
 
-def runnable_here() -> None:
+def runnable_here(variant: str) -> None:
     """Its runtime is a dependency of stylectl: every machine runs these files."""
     return None
 
