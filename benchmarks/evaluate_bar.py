@@ -99,7 +99,8 @@ def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int
     quality = {"student fp32 (onnx)": rows.get("student fp32 (onnx)"), "student int8 (onnx, our scheme)":
                rows.get("student int8 (onnx)"), "student fp32 (tflite)": rows.get("student fp32 (tflite)"),
                "student int8 (tflite)": rows.get("student int8 (tflite)"),
-               "student fp32 (pte)": rows.get("student fp32 (pte)"), "student int8 (pte)": rows.get("student int8 (pte)")}
+               "student fp32 (pte)": rows.get("student fp32 (pte)"),
+               "student int8 (pte)": rows.get("student int8 (pte)")}
     for name, value in latency.items():
         psnr = quality.get(name, {}) or {}
         if name.endswith("quantize_static)"):

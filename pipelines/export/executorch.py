@@ -28,7 +28,6 @@ from stylectl.pipelines.quiet import converter_output_silenced
 RUNTIME = "executorch.runtime"
 BACKENDS = {"fp32": "XnnpackBackend", "int8": "XnnpackBackend", "coreml": "CoreMLBackend"}
 NEEDS_MACOS = "not run (needs macOS)"
-FLOAT = 6  # ExecuTorch's ScalarType code for float32
 
 
 def write(variant: str, source: ExportSource, path: Path, options: dict, opset: int) -> nn.Module:
@@ -103,6 +102,8 @@ def inspect(path: Path) -> dict:
     run outside any delegate (and which of them compute on float tensors), the input's shape
     and dtype, and for a Core ML delegate the ops of the Core ML program inside it."""
     from executorch.exir._serialize._program import deserialize_pte_binary  # no public reader yet
+    from executorch.exir.scalar_type import ScalarType
+    from executorch.exir.schema import DelegateCall, KernelCall
 
     program = deserialize_pte_binary(path.read_bytes()).program
     plan = program.execution_plan[0]
@@ -110,11 +111,11 @@ def inspect(path: Path) -> dict:
     float_ops = set()
     for instruction in plan.chains[0].instructions:
         call = instruction.instr_args
-        if type(call).__name__ == "DelegateCall":
+        if isinstance(call, DelegateCall):
             name = plan.delegates[call.delegate_index].id
-        elif type(call).__name__ == "KernelCall":
+        elif isinstance(call, KernelCall):
             name = plan.operators[call.op_index].name
-            if any(getattr(plan.values[index].val, "scalar_type", None) == FLOAT for index in call.args):
+            if any(getattr(plan.values[index].val, "scalar_type", None) == ScalarType.FLOAT for index in call.args):
                 float_ops.add(name)
         else:
             continue
@@ -123,7 +124,7 @@ def inspect(path: Path) -> dict:
     info = {"ops": ops, "delegates": sorted({delegate.id for delegate in plan.delegates}),
             "portable_ops": sorted(name for name in ops if name not in BACKENDS.values()),
             "float_compute_ops": sorted(float_ops), "input_shape": list(entry.sizes),
-            "input_dtype": "float32" if entry.scalar_type == FLOAT else str(entry.scalar_type)}
+            "input_dtype": "float32" if entry.scalar_type == ScalarType.FLOAT else ScalarType(entry.scalar_type).name}
     if "CoreMLBackend" in info["delegates"]:
         info["coreml_ops"] = _coreml_ops(program, plan)
     return info

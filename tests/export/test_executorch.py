@@ -67,8 +67,9 @@ def test_a_core_ml_program_must_hold_the_whole_graph():
     whole = _info(delegates=["CoreMLBackend"])
     assert executorch.structure_problems("coreml", whole) == []
     split = _info(delegates=["CoreMLBackend"], portable_ops=["aten::upsample_nearest2d"], coreml_ops={"add": 1})
-    assert executorch.structure_problems("coreml", split) == [
-        "ops outside the Core ML delegate: ['aten::upsample_nearest2d']", "no conv ops in the delegated Core ML program"]
+    assert executorch.structure_problems("coreml", split) == ["ops outside the Core ML delegate: "
+                                                              "['aten::upsample_nearest2d']",
+                                                              "no conv ops in the delegated Core ML program"]
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
