@@ -186,6 +186,19 @@ def test_int8_tflite_needs_an_int8_scheme(tiny_build):
     assert row["status"] == "failed" and "full-integer TFLite needs symmetric int8 weights" in row["reason"]
 
 
+def test_int8_pte_refuses_a_scheme_xnnpack_cannot_run_as_defined(tiny_build):
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    data["quantize"]["schemes"] = [{"name": "w4", "weight_bits": 4}]  # the same quantize build as the test above
+    data["export"]["formats"] = {"pte": {"variants": ["int8", "fp32"]}}
+    export = run_stages(RunConfig.model_validate(data), plan_stage("export"), tiny_build.checkpoints,
+                        PlainReporter())[-1].artifact
+    rows = {row["variant"]: row for row in export.metrics["rows"]}
+    assert rows["int8"]["status"] == "failed" and not (export.folder / "student_int8.pte").exists()
+    assert rows["int8"]["reason"] == ("UserInputError: export.formats.pte int8: XNNPACK cannot run quantize.ship "
+                                      "scheme 'w4': weight_bits: 4 (int8 conv kernels only)")
+    assert rows["fp32"]["status"] == "ok"
+
+
 def test_tflite_io_conversion_round_trips():
     import numpy as np
 
