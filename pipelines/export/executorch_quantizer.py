@@ -11,7 +11,12 @@ on the same crops from the same float source. How each scheme field maps:
   uint8, ExecuTorch leaves quantize/dequantize ops it has no kernels for), so they become int8
   with the zero point moved by 128: the same 256 levels over the same range, not a different grid.
 - `activation_symmetric`, `protect_output`, `keep_float`: as they are (layers kept float run
-  in XNNPACK's fp32 kernels).
+  in XNNPACK's fp32 kernels). XNNPACKQuantizer's own per-layer configs (`set_module_name`) never
+  reach a conv: its filter must also accept the conv's weight and bias, which carry no module
+  name after `torch.export`, so `head` silently stayed float. `SchemeQuantizer` annotates those
+  layers with their own config first, matching the layer's ops and letting parameters through;
+  and since its `set_module_name` refuses a None config, `keep_float` layers are kept out by a
+  node filter.
 - `equalize`, `bias_correction`: applied to the float source as the quantize stage does.
 
 Rejected, with an error naming the field, rather than silently built differently:
@@ -27,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+from torchao.quantization.pt2e.quantizer import get_module_name_filter
 
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.errors import UserInputError
@@ -45,18 +52,38 @@ def unsupported(scheme: SchemeConfig) -> list[str]:
     return [reason for failed, reason in checks if failed]
 
 
-def xnnpack_quantizer(scheme: SchemeConfig):
+def xnnpack_quantizer(scheme: SchemeConfig) -> XNNPACKQuantizer:
     """An XNNPACKQuantizer applying the scheme; raises UserInputError naming what XNNPACK cannot express."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
-
     problems = unsupported(scheme)
     if problems:
         raise UserInputError(f"export.formats.pte int8: XNNPACK cannot run quantize.ship scheme '{scheme.name}': "
                              f"{'; '.join(problems)}")
-    quantizer = XNNPACKQuantizer().set_global(_signed(quantization_config(scheme, qat=False)))
-    for name, config in layer_overrides(scheme).items():
-        quantizer.set_module_name(name, _signed(config) if config else None)
+    overrides = {name: _signed(config) for name, config in layer_overrides(scheme).items() if config}
+    quantizer = SchemeQuantizer(overrides).set_global(_signed(quantization_config(scheme, qat=False)))
+    if scheme.keep_float:  # its set_module_name refuses a None config: a filter keeps those layers float
+        kept = [get_module_name_filter(name) for name in scheme.keep_float]
+        quantizer.set_filter_function(lambda node: not any(in_layer(node) for in_layer in kept))
     return quantizer
+
+
+class SchemeQuantizer(XNNPACKQuantizer):
+    """XNNPACKQuantizer whose per-layer configs reach convs: each layer is annotated with its own
+    config before the global one runs (which then skips what is annotated)."""
+
+    def __init__(self, overrides: dict) -> None:
+        super().__init__()
+        self.overrides = overrides
+
+    def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+        for name, config in self.overrides.items():
+            self._annotate_all_patterns(model, config, _in_layer(name))
+        return super().annotate(model)
+
+
+def _in_layer(name: str):
+    """A node filter: the layer's ops, and any parameter (get_attr nodes carry no module stack)."""
+    in_layer = get_module_name_filter(name)
+    return lambda node: node.op != "call_function" or in_layer(node)
 
 
 def _signed(config):

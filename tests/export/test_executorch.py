@@ -53,6 +53,35 @@ def test_uint8_activations_become_int8_on_the_same_grid():
     assert torch.equal(scale, signed_scale) and int(zero) - 128 == int(signed_zero)
 
 
+def _prepared_head(scheme: SchemeConfig):
+    """The head conv of a tiny student after prepare_pt2e with the scheme's XNNPACK quantizer."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    from stylectl.pipelines.models.student import StudentNet, student_params
+
+    model = StudentNet(**student_params(0.25, 1, 1.5, context=True)).eval()
+    prepared = prepare_pt2e(torch.export.export(model, (torch.rand(1, 3, 32, 32),)).module(),
+                            xnnpack_quantizer(scheme))
+    [head] = [node for node in prepared.graph.nodes if node.op == "call_function" and "conv" in str(node.target)
+              and "head" in [name for name, _ in node.meta["nn_module_stack"].values()]]
+    return prepared, head
+
+
+def test_protect_output_quantizes_the_head_with_min_max_and_keep_float_leaves_it_float():
+    """XNNPACKQuantizer's set_module_name never reached a conv (its weight has no module name):
+    the head stayed float while the scheme says int8 calibrated with min-max."""
+    from torchao.quantization.pt2e import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver
+
+    prepared, head = _prepared_head(SchemeConfig(name="s"))  # mse calibration, protect_output on
+    weight, [output] = head.args[1], list(head.users)
+    assert isinstance(prepared.get_submodule(weight.target), PerChannelMinMaxObserver)
+    assert type(prepared.get_submodule(output.target)) is MinMaxObserver
+    observers = [prepared.get_submodule(node.target) for node in prepared.graph.nodes if node.op == "call_module"]
+    assert any(type(observer) is HistogramObserver for observer in observers)  # the other layers: mse
+    _, head = _prepared_head(SchemeConfig(name="s", keep_float=["head"]))
+    assert head.args[1].op == "get_attr"  # the float weight itself, no observer
+
+
 def _info(**fields) -> dict:
     return {"delegates": ["XnnpackBackend"], "portable_ops": [], "coreml_ops": {"conv": 3}, **fields}
 
