@@ -8,19 +8,18 @@ says which fields map) on the same calibration crops; its parity is measured aga
 simulation. The Core ML program (fp16 compute) needs Core ML to run: off macOS it is checked
 structurally (one CoreMLBackend delegate holding the whole graph, convs inside) and its parity
 says so. XNNPACK has no nearest-neighbour resize, so the student's upsample runs in ExecuTorch's
-portable kernel, in float, between two XNNPACK delegates: `inspect` lists such ops.
+portable kernel, in float, between two XNNPACK delegates: `inspect` lists such ops, and
+which ops inside XNNPACK compute in float.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from stylectl.pipelines.artifacts import write_atomic
-from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.export.source import ExportSource
 from stylectl.pipelines.measure.latency import time_inference
 from stylectl.pipelines.quiet import converter_output_silenced
@@ -98,54 +97,11 @@ def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, 
 
 
 def inspect(path: Path) -> dict:
-    """Read back from the program: delegate calls per backend, the ops ExecuTorch's own kernels
-    run outside any delegate (and which of them compute on float tensors), the input's shape
-    and dtype, and for a Core ML delegate the ops of the Core ML program inside it."""
-    from executorch.exir._serialize._program import deserialize_pte_binary  # no public reader yet
-    from executorch.exir.scalar_type import ScalarType
-    from executorch.exir.schema import DelegateCall, KernelCall
+    """Read back from the program (pte_reader.py): delegates, the ops left to ExecuTorch's kernels,
+    every op computing in float (there or inside XNNPACK), the input, a Core ML delegate's ops."""
+    from stylectl.pipelines.export.pte_reader import read_program
 
-    program = deserialize_pte_binary(path.read_bytes()).program
-    plan = program.execution_plan[0]
-    ops: dict[str, int] = {}
-    float_ops = set()
-    for instruction in plan.chains[0].instructions:
-        call = instruction.instr_args
-        if isinstance(call, DelegateCall):
-            name = plan.delegates[call.delegate_index].id
-        elif isinstance(call, KernelCall):
-            name = plan.operators[call.op_index].name
-            if any(getattr(plan.values[index].val, "scalar_type", None) == ScalarType.FLOAT for index in call.args):
-                float_ops.add(name)
-        else:
-            continue
-        ops[name] = ops.get(name, 0) + 1
-    entry = plan.values[plan.inputs[0]].val
-    info = {"ops": ops, "delegates": sorted({delegate.id for delegate in plan.delegates}),
-            "portable_ops": sorted(name for name in ops if name not in BACKENDS.values()),
-            "float_compute_ops": sorted(float_ops), "input_shape": list(entry.sizes),
-            "input_dtype": "float32" if entry.scalar_type == ScalarType.FLOAT else ScalarType(entry.scalar_type).name}
-    if "CoreMLBackend" in info["delegates"]:
-        info["coreml_ops"] = _coreml_ops(program, plan)
-    return info
-
-
-def _coreml_ops(program, plan) -> dict[str, int]:
-    """Op counts of the Core ML program a CoreMLBackend delegate carries (a flattened .mlpackage)."""
-    import coremltools as ct
-    from executorch.backends.apple.coreml import executorchcoreml
-
-    delegate = next(delegate for delegate in plan.delegates if delegate.id == "CoreMLBackend")
-    data = bytes(program.backend_delegate_data[delegate.processed.index].data)
-    ops: dict[str, int] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        if not executorchcoreml.unflatten_directory_contents(data, folder):
-            raise StylectlError("the CoreMLBackend delegate's payload is not a Core ML model folder")
-        spec = ct.utils.load_spec(str(next(Path(folder).rglob("model.mlpackage"))))
-    function = spec.mlProgram.functions["main"]
-    for operation in function.block_specializations[function.opset].operations:
-        ops[operation.type] = ops.get(operation.type, 0) + 1
-    return ops
+    return read_program(path)
 
 
 def runnable_here(variant: str) -> str | None:

@@ -214,7 +214,12 @@ def test_pte_programs_are_delegated_as_their_variant_says(exported):
         row = rows[f"student_{variant}.pte"]
         assert row["delegates"] == ["XnnpackBackend"] and row["input_shape"] == [1, 3, 32, 32], row
         # XNNPACK has no nearest resize: the upsample is the one op left to ExecuTorch's own kernels, in float
-        assert row["portable_ops"] == row["float_compute_ops"] == ["aten::upsample_nearest2d"], row
+        assert row["portable_ops"] == ["aten::upsample_nearest2d"], row
+    assert {"xnnpack Conv2d", "xnnpack DepthwiseConv2d"} <= set(rows["student_fp32.pte"]["float_compute_ops"])
+    # int8: every conv (the head too, min-max calibrated), pooling, multiply and add run in int8; the
+    # sigmoid and the depth-to-space after it (reshapes, transposes) stay float, as the quantizer leaves them
+    assert rows["student_int8.pte"]["float_compute_ops"] == ["aten::upsample_nearest2d", "xnnpack Sigmoid",
+                                                             "xnnpack StaticReshape", "xnnpack StaticTranspose"]
     assert rows["student_int8.pte"]["parity_psnr"] >= 40  # against its XNNPACKQuantizer simulation
     coreml = rows["student_coreml.pte"]
     assert coreml["ops"] == {"CoreMLBackend": 1} and coreml["portable_ops"] == [], coreml
