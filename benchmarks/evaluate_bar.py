@@ -5,7 +5,9 @@ Builds (or reuses) the whole chain of a config (default: the quickstart), then t
 this process and in alternating rounds so machine drift hits every file alike:
 - the classic fast-neural-style teacher (width 32, 5 residual blocks, instance norm) as
   fp32 ONNX at the build's evaluation size (its weights do not change its speed);
-- the student's fp32 ONNX, int8 ONNX (our shipped PT2E scheme), fp32 TFLite and int8 TFLite;
+- the student's fp32 ONNX, int8 ONNX (our shipped PT2E scheme), fp32 TFLite, int8 TFLite, and fp32
+  and int8 ExecuTorch programs (XNNPACK), each through its format's `time` (one latency boundary:
+  NumPy input in, NumPy output out, measure/latency.py);
 - ONNX Runtime's quantize_static file of the same student (the quantize stage's reference).
 Quality (PSNR vs the teacher the student learned from, held-out photos) comes from the
 evaluate and quantize stages' manifests.
@@ -25,8 +27,10 @@ from pathlib import Path
 import torch
 
 from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.export import executorch as pte_format
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
+from stylectl.pipelines.measure.latency import BOUNDARY
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.teacher import TransformerNet
@@ -61,7 +65,9 @@ def main() -> None:
                  "student int8 (onnx, ORT quantize_static)": (
                      onnx_format, outcomes["quantize"].path("ort_reference_int8.onnx"), {}),
                  "student fp32 (tflite)": (tflite_format, export / "student_fp32.tflite", {"nhwc": False}),
-                 "student int8 (tflite)": (tflite_format, export / "student_int8.tflite", {"nhwc": False})}
+                 "student int8 (tflite)": (tflite_format, export / "student_int8.tflite", {"nhwc": False}),
+                 "student fp32 (pte)": (pte_format, export / "student_fp32.pte", {}),
+                 "student int8 (pte)": (pte_format, export / "student_int8.pte", {})}
         medians = {name: [] for name in files}
         for round_index in range(ROUNDS):
             for name, (module, path, options) in files.items():
@@ -84,14 +90,17 @@ def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int
         f"Command: `.venv/bin/python benchmarks/evaluate_bar.py --config {args.config}`",
         f"Machine: {info['cpu']}, {info['cores']} cores. Build `{config.name}` at {config.data.eval_size}x"
         f"{config.data.eval_size}. Latency: {THREADS} thread, median of {ROUNDS} alternating rounds, each the "
-        f"median of {RUNS} runs after {WARMUP} warm-up. PSNR: against the build's teacher on held-out photos.",
+        f"median of {RUNS} runs after {WARMUP} warm-up; one timed call: {BOUNDARY}. PSNR: against the build's "
+        "teacher on held-out photos.",
         "",
         "| file | latency | speedup vs classic teacher | PSNR vs teacher |",
         "|---|---|---|---|",
     ]
     quality = {"student fp32 (onnx)": rows.get("student fp32 (onnx)"), "student int8 (onnx, our scheme)":
                rows.get("student int8 (onnx)"), "student fp32 (tflite)": rows.get("student fp32 (tflite)"),
-               "student int8 (tflite)": rows.get("student int8 (tflite)")}
+               "student int8 (tflite)": rows.get("student int8 (tflite)"),
+               "student fp32 (pte)": rows.get("student fp32 (pte)"),
+               "student int8 (pte)": rows.get("student int8 (pte)")}
     for name, value in latency.items():
         psnr = quality.get(name, {}) or {}
         if name.endswith("quantize_static)"):
@@ -107,6 +116,10 @@ def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int
         f"{student_macs / 1e6:.0f} M) |",
         f"| latency: int8 TFLite / fp32 TFLite | {latency['student fp32 (tflite)'] / latency['student int8 (tflite)']:.2f}x "
         "faster |",
+        f"| latency: int8 .pte / fp32 .pte | {latency['student fp32 (pte)'] / latency['student int8 (pte)']:.2f}x "
+        "faster |",
+        f"| latency: int8 .pte / int8 TFLite | {latency['student int8 (tflite)'] / latency['student int8 (pte)']:.2f}x "
+        "(>1: .pte faster) |",
         f"| latency: our int8 ONNX / ORT quantize_static ONNX | "
         f"{latency['student int8 (onnx, ORT quantize_static)'] / latency['student int8 (onnx, our scheme)']:.2f}x "
         "(>1: ours faster) |",

@@ -30,7 +30,9 @@ CACHE_FORMAT = 2
 # quantize 1: global context computes x * gain + shift (one full-size add fewer); export and
 #   evaluate follow through the quantize outputs' digests.
 # quantize 2: the artifact holds its shipped scheme and its calibration crops (export reads them).
-STAGE_REVISIONS = {"quantize": 2, "export": 1, "evaluate": 1}
+# evaluate 2: every runtime timed across one boundary (NumPy in, NumPy out: LiteRT's timing now
+#   includes set_tensor and get_tensor); report.json's settings say so (latency_boundary).
+STAGE_REVISIONS = {"quantize": 2, "export": 1, "evaluate": 2}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

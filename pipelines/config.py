@@ -543,7 +543,7 @@ class ExportConfig(Section):
 
     formats: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"onnx": {}},
-        description="Formats to write: a list (onnx, tflite, coreml) or a mapping format -> options "
+        description="Formats to write: a list (onnx, tflite, coreml, pte) or a mapping format -> options "
                     "(variants, and each format's own options; see README).")
     opset: int = Field(18, ge=18, le=24, description="ONNX opset version, 18 to 24: what torch's exporter writes natively "
                        "(it converts lower ones down, which failed for the teacher at 17).")

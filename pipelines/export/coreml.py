@@ -62,7 +62,7 @@ def _compress(model, variant: str, options: dict):
     return model
 
 
-def runnable_here() -> str:
+def runnable_here(variant: str) -> str:
     """Core ML predicts only on macOS; stylectl validates packages structurally instead."""
     return NOT_RUNNABLE
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class FormatModule(Protocol):
-    """What a format's module (export/onnx.py, tflite.py, coreml.py) provides. Export, evaluate
-    and stylize use a format only through these, so adding a format is one module and one row."""
+    """What a format's module (export/onnx.py, tflite.py, coreml.py, executorch.py) provides. Export,
+    evaluate and stylize use a format only through these, so adding a format is one module and one row."""
 
     def write(self, variant: str, source: "ExportSource", path: Path, options: dict, opset: int) -> "nn.Module":
         """Write one variant to `path`; return the torch model the file must reproduce."""
@@ -29,13 +29,14 @@ class FormatModule(Protocol):
         """The file's outputs for a batch of RGB [0, 1] images, in its own runtime."""
 
     def time(self, path: Path, image: "Tensor", threads: int, warmup: int, runs: int, options: dict) -> dict:
-        """Latency of one image: {"median_ms", "p90_ms"} (and "runtime" when it names what ran)."""
+        """Latency of one image across measure/latency.py's BOUNDARY (NumPy array in, NumPy array out):
+        {"median_ms", "p90_ms"} (and "runtime" when it names what ran)."""
 
     def inspect(self, path: Path) -> dict:
         """What the file holds (ops, tensor types, shapes), read back from the file."""
 
-    def runnable_here(self) -> str | None:
-        """None when this machine can run the format's files; otherwise why not (shown in reports)."""
+    def runnable_here(self, variant: str) -> str | None:
+        """None when this machine can run the variant's files; otherwise why not (shown in reports)."""
 
     def structure_problems(self, variant: str, info: dict) -> list[str]:
         """What is wrong with a file's structure (from `inspect`) that parity cannot show."""
@@ -88,6 +89,7 @@ class FileFormat:
         return resolved
 
 
+APPLE_TARGETS = ("iOS16", "iOS17", "iOS18", "macOS13", "macOS14", "macOS15")  # Core ML deployment targets
 FORMATS: dict[str, FileFormat] = {
     "onnx": FileFormat(
         "onnx", ".onnx", "onnxruntime", ("fp32", "fp16", "int8"), "stylectl.pipelines.export.onnx",
@@ -100,12 +102,16 @@ FORMATS: dict[str, FileFormat] = {
     "coreml": FileFormat(
         "coreml", ".mlpackage", "Core ML (macOS only)", ("fp16", "int8_weights", "palettized"),
         "stylectl.pipelines.export.coreml",
-        {"minimum_deployment_target": Option("iOS17", _one_of("iOS16", "iOS17", "iOS18", "macOS13", "macOS14",
-                                                                  "macOS15"), "iOS16..iOS18 or macOS13..macOS15"),
+        {"minimum_deployment_target": Option("iOS17", _one_of(*APPLE_TARGETS), "iOS16..iOS18 or macOS13..macOS15"),
          "palettize_bits": Option(4, _one_of(2, 3, 4, 6, 8), "bits per weight index: 2, 3, 4, 6 or 8"),
          "min_weight_elements": Option(2048, lambda value: isinstance(value, int) and value >= 0,
                                        "compress only weights with at least this many elements (coremltools' "
                                        "default 2048; smaller tensors cost more in lookup tables than they save)")}),
+    "pte": FileFormat(
+        "pte", ".pte", "executorch.runtime (XNNPACK; Core ML on Apple devices)", ("fp32", "int8", "coreml"),
+        "stylectl.pipelines.export.executorch",
+        {"minimum_deployment_target": Option("iOS17", _one_of(*APPLE_TARGETS),
+                                             "coreml variant: iOS16..iOS18 or macOS13..macOS15")}),
 }
 
 

@@ -72,7 +72,7 @@ def op_counts(path: Path) -> dict[str, int]:
     return counts
 
 
-def runnable_here() -> None:
+def runnable_here(variant: str) -> None:
     """Its runtime is a dependency of stylectl: every machine runs these files."""
     return None
 

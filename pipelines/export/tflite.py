@@ -20,7 +20,7 @@ from torch import nn
 
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.export.source import ExportSource
-from stylectl.pipelines.measure.latency import time_call
+from stylectl.pipelines.measure.latency import time_inference
 
 HALF_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 # Ops that only move int8 tensors between float and int8 (at the file's edges); anything
@@ -172,12 +172,19 @@ def _from_tensor_type(array: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, options: dict) -> dict:
-    """Latency of the interpreter's invoke() alone (input already set), as a phone app sees it."""
+    """Latency across the shared boundary (measure/latency.py): set_tensor() copies the input in,
+    invoke(), get_tensor() copies the output out. The input is quantized and laid out before timing,
+    as every runtime gets its input in its own dtype and layout."""
     model, runtime = interpreter(path, threads)
-    entry = model.get_input_details()[0]
+    entry, exit_ = model.get_input_details()[0], model.get_output_details()[0]
     array = image[None].permute(0, 2, 3, 1).numpy() if options["nhwc"] else image[None].numpy()
-    model.set_tensor(entry["index"], _to_tensor_type(array, entry))
-    return {**time_call(model.invoke, warmup, runs), "runtime": runtime}
+
+    def infer(tensor: np.ndarray) -> np.ndarray:
+        model.set_tensor(entry["index"], tensor)
+        model.invoke()
+        return model.get_tensor(exit_["index"])
+
+    return {**time_inference(infer, _to_tensor_type(array, entry), warmup, runs), "runtime": runtime}
 
 
 def inspect(path: Path) -> dict:
@@ -199,7 +206,7 @@ def inspect(path: Path) -> dict:
             "output_dtype": np.dtype(model.get_output_details()[0]["dtype"]).name}
 
 
-def runnable_here() -> None:
+def runnable_here(variant: str) -> None:
     """Its runtime is a dependency of stylectl: every machine runs these files."""
     return None
 

@@ -1,7 +1,10 @@
-"""Run ONNX files in onnxruntime and time them the way the report states.
+"""Run ONNX files in onnxruntime, and time every runtime's files the way the report states.
 
 Latency is the median (and p90) of `runs` timed calls after `warmup` untimed calls, with
-a fixed intra-op thread count, on one image: what a phone app does per frame.
+a fixed intra-op thread count, on one image: what a phone app does per frame. Every runtime
+is timed across the same boundary (`BOUNDARY`, `time_inference`), so its numbers compare:
+before, LiteRT timed `invoke()` alone while onnxruntime's `run()` also fed the input and
+copied the output.
 """
 
 from __future__ import annotations
@@ -35,10 +38,28 @@ def run_onnx(path: Path, images: torch.Tensor, threads: int = 1) -> torch.Tensor
 
 
 def time_onnx(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int) -> dict[str, float]:
-    """Median and p90 latency in milliseconds of one image through an ONNX file."""
+    """Median and p90 latency in milliseconds of one image through an ONNX file (across `BOUNDARY`)."""
     session = ort_session(path, threads)
-    feed = {session.get_inputs()[0].name: image[None].numpy()}
-    return time_call(lambda: session.run(None, feed), warmup, runs)
+    name = session.get_inputs()[0].name
+    return time_inference(lambda array: session.run(None, {name: array})[0], image[None].numpy(), warmup, runs)
+
+
+BOUNDARY = ("one call from a NumPy input array (prepared before timing in the file's own dtype and layout) to "
+            "a NumPy output array the caller owns: the runtime's input copy, inference and output copy")
+
+
+def time_inference(infer: Callable[[np.ndarray], np.ndarray], array: np.ndarray, warmup: int,
+                   runs: int) -> dict[str, float]:
+    """Median and p90 milliseconds of `infer(array)` across `BOUNDARY`, the one boundary of every runtime.
+
+    `infer` must take the input array and return a NumPy array that no later call overwrites,
+    so each runtime pays for its input feed and output copy inside the timed call.
+    """
+    def call() -> None:
+        if not isinstance(infer(array), np.ndarray):
+            raise TypeError("a timed inference must return its output as a NumPy array (the latency boundary)")
+
+    return time_call(call, warmup, runs)
 
 
 def time_call(call: Callable[[], object], warmup: int, runs: int) -> dict[str, float]:

@@ -23,7 +23,7 @@ from stylectl.pipelines.quant.equalize import equalize
 from stylectl.pipelines.quant.schemes import check_layers, quantizer_for
 
 
-def _source(model: nn.Module, scheme: SchemeConfig, calibration: list[torch.Tensor] | None) -> nn.Module:
+def float_source(model: nn.Module, scheme: SchemeConfig, calibration: list[torch.Tensor] | None) -> nn.Module:
     """The float model the scheme quantizes.
 
     BatchNorm is folded first for CLE and bias correction (which edit conv weights and
@@ -49,7 +49,7 @@ def prepare(model: nn.Module, image_size: int, scheme: SchemeConfig, only: str |
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
     check_layers(model, scheme.keep_float, f"quantize scheme '{scheme.name}' keep_float")
-    source = _source(model, scheme, calibration)
+    source = float_source(model, scheme, calibration)
     example = torch.rand(2, 3, image_size, image_size)
     quantizer = quantizer_for(source, scheme, only)
     if scheme.method == "qat":

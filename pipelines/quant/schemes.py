@@ -119,9 +119,16 @@ def quantizer_for(model: nn.Module, scheme: SchemeConfig, only: str | None = Non
         quantizer.set_module_type_qconfig(nn.Conv2d, quantization_config(scheme, qat))
     else:
         quantizer.set_global(quantization_config(scheme, qat))
-    if scheme.protect_output and not qat and scheme.calibration != "minmax" and scheme.activation_bits:
-        for name in OUTPUT_LAYERS:
-            quantizer.set_module_name_qconfig(name, quantization_config(scheme, qat, calibration="minmax"))
-    for name in scheme.keep_float:
-        quantizer.set_module_name_qconfig(name, None)
+    for name, config in layer_overrides(scheme).items():
+        quantizer.set_module_name_qconfig(name, config)
     return quantizer
+
+
+def layer_overrides(scheme: SchemeConfig) -> dict:
+    """The scheme's per-layer configs on top of its global one, for every quantizer that applies it:
+    the output layer calibrated with min-max (`protect_output`), `keep_float` layers None (float)."""
+    qat = scheme.method == "qat"
+    overrides = {}
+    if scheme.protect_output and not qat and scheme.calibration != "minmax" and scheme.activation_bits:
+        overrides = {name: quantization_config(scheme, qat, calibration="minmax") for name in OUTPUT_LAYERS}
+    return {**overrides, **{name: None for name in scheme.keep_float}}

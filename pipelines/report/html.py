@@ -88,7 +88,8 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     parts = [f"<h1>stylectl report: {html.escape(document['build'])}</h1>",
              f"<p>{settings['heldout_images']} held-out photos at {settings['eval_size']}px; latency = median of "
              f"{settings['runs']} runs after {settings['warmup']} warm-up, {settings['threads']} thread(s), on "
-             f"{html.escape(str(machine['cpu']))} ({machine['cores']} cores). Created {document['created_at']}.</p>"]
+             f"{html.escape(str(machine['cpu']))} ({machine['cores']} cores). Latency boundary, the same in every "
+             f"runtime: {html.escape(settings['latency_boundary'])}. Created {document['created_at']}.</p>"]
     gates = document["gates"]
     verdict = '<span class="pass">passed</span>' if gates["passed"] else '<span class="fail">FAILED</span>'
     parts.append(f"<h2>Gates: {verdict}</h2>")

@@ -15,7 +15,8 @@ def markdown(document: dict) -> str:
         f"{settings['heldout_images']} held-out photos at {settings['eval_size']}x{settings['eval_size']}; "
         f"PSNR/SSIM against the teacher's output; latency = median of {settings['runs']} runs in each file's runtime "
         f"after {settings['warmup']} warm-up, {settings['threads']} thread(s), on {machine_info['cpu']} "
-        f"({machine_info['cores']} cores).",
+        f"({machine_info['cores']} cores). Latency boundary, the same in every runtime: "
+        f"{settings['latency_boundary']}.",
         "",
         "| " + " | ".join(HEADERS.get(column, column) for column in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

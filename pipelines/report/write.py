@@ -3,10 +3,11 @@
 report.json schema, version 1:
   schema_version: 1
   build, created_at, machine {cpu, cores, python, platform}
-  settings {eval_size, heldout_images, threads, warmup, runs, style_layers, content_layers}
+  settings {eval_size, heldout_images, threads, warmup, runs, latency_boundary (what one timed call spans,
+            the same for every runtime), style_layers, content_layers}
   rows: one per artifact, keys in COLUMNS (null when a value does not apply; gram_vs_teacher is the Gram
         distance to the teacher's output, style_distance the one to the style image), plus "kind"
-        ("torch", "onnx", "tflite" or "coreml"), "file", and "note" when a file cannot run here
+        ("torch", "onnx", "tflite", "coreml" or "pte"), "file", and "note" when a file cannot run here
   gates {passed, failures: [text]}
   preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, clean, rules}
 """

@@ -16,6 +16,7 @@ from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.measure.grid import save_grid
+from stylectl.pipelines.measure.latency import BOUNDARY
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.to_onnx import export_onnx
@@ -48,6 +49,7 @@ class Candidate:
 
     name: str
     file_format: str
+    variant: str
     options: dict
     path: Path
     example: torch.Tensor  # the one image it is timed on, in the layout and range it takes
@@ -90,8 +92,9 @@ def run(ctx: StageContext) -> dict:
 
     export = ctx.inputs["export"]
     candidates = [_teacher_candidate(ctx, teacher, heldout, score.reference, rows[0]["mmacs"])]
-    candidates += [Candidate(_student_file_name(row), row["format"], row["options"], export.folder / row["file"],
-                             heldout[0], rows[2]["mmacs"]) for row in export.metrics["rows"] if row["status"] == "ok"]
+    candidates += [Candidate(_student_file_name(row), row["format"], row["variant"], row["options"],
+                             export.folder / row["file"], heldout[0], rows[2]["mmacs"])
+                   for row in export.metrics["rows"] if row["status"] == "ok"]
     with ctx.reporter.task("latency", len(candidates)) as task:
         for index, candidate in enumerate(candidates):
             row, produced = _runtime_row(candidate, heldout, settings, score)
@@ -108,7 +111,8 @@ def run(ctx: StageContext) -> dict:
 
     gates = check_gates(settings.gates, student_files, export.metrics)
     run_settings = {"eval_size": config.data.eval_size, "heldout_images": len(heldout), "threads": settings.threads,
-                    "warmup": settings.warmup, "runs": settings.runs, "style_layers": settings.style_layers,
+                    "warmup": settings.warmup, "runs": settings.runs, "latency_boundary": BOUNDARY,
+                    "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
     write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
                   schemes=ctx.inputs["quantize"].metrics["schemes"], grid=ctx.out_dir / GRID)
@@ -147,9 +151,9 @@ def _teacher_candidate(ctx: StageContext, teacher: nn.Module, heldout: torch.Ten
     path = ctx.out_dir / TEACHER_ONNX
     if is_torch_teacher(teacher):
         export_onnx(teacher, ctx.config.data.eval_size, ctx.config.export.opset, path)
-        return Candidate("teacher (onnx)", "onnx", {}, path, heldout[0], mmacs)
+        return Candidate("teacher (onnx)", "onnx", "fp32", {}, path, heldout[0], mmacs)
     teacher.save_standalone(path)
-    return Candidate("teacher (onnx)", "onnx", {}, path, teacher.model_input(heldout[:1])[0], mmacs, reference)
+    return Candidate("teacher (onnx)", "onnx", "fp32", {}, path, teacher.model_input(heldout[:1])[0], mmacs, reference)
 
 
 def _failed_export_row(export_row: dict) -> dict:
@@ -171,7 +175,7 @@ def _runtime_row(candidate: Candidate, heldout: torch.Tensor, settings, score: S
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
     row = {"artifact": candidate.name, "runtime": file_format.runtime, "kind": candidate.file_format,
            "file": str(path), "mmacs": candidate.mmacs, "params": None, "size_mb": size / 1e6}
-    not_runnable = module.runnable_here()
+    not_runnable = module.runnable_here(candidate.variant)
     if not_runnable:
         return {**row, "note": not_runnable}, None
     timing = module.time(path, candidate.example, settings.threads, settings.warmup, settings.runs, candidate.options)

@@ -69,7 +69,7 @@ def _check(module: FormatModule, variant: str, path: Path, info: dict, reference
     """The file's structure, then its PSNR and max abs error against its torch source (where its
     runtime runs here), checked against the tolerance."""
     problems = module.structure_problems(variant, info)
-    not_runnable = module.runnable_here()
+    not_runnable = module.runnable_here(variant)
     if problems:
         return {"status": "failed", "reason": "; ".join(problems), "parity": not_runnable or "not run"}
     if not_runnable:

@@ -26,7 +26,8 @@ def test_help_lists_every_command_without_importing_torch():
     code = (
         "import sys; from stylectl.cli.main import app; import typer.main; "
         "typer.main.get_command(app); "
-        "heavy = [m for m in ('torch', 'pytorch_lightning', 'onnx', 'onnxruntime') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'onnx', 'onnxruntime', 'executorch', 'onnxruntime_qnn') "
+        "if m in sys.modules]; "
         "print(heavy)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

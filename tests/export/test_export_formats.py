@@ -1,5 +1,6 @@
 """export on the tiny build: every format and variant written, run in its runtime where it
-can run here, compared with its torch source; Core ML validated structurally."""
+can run here, compared with its torch source; Core ML (packages and Core ML-delegated .pte)
+validated structurally."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from tests.conftest import TINY_CONFIG
 pytestmark = pytest.mark.slow
 
 FORMAT_OPTIONS = {"onnx": {"dynamic_size": True}, "tflite": {"nhwc": True},
-                  "coreml": {"min_weight_elements": 0, "palettize_bits": 2}}
+                  "coreml": {"min_weight_elements": 0, "palettize_bits": 2}, "pte": {}}
+NOT_RUN_HERE = ("student_fp16.mlpackage", "student_int8_weights.mlpackage", "student_palettized.mlpackage",
+                "student_coreml.pte")
 
 
 def _config(formats, **export) -> RunConfig:
@@ -44,7 +47,7 @@ def test_one_ok_row_per_format_and_variant(exported):
 def test_runnable_files_match_their_torch_source(exported):
     _, rows = exported
     for name, row in rows.items():
-        if name.endswith(".mlpackage"):
+        if name in NOT_RUN_HERE:
             assert row["parity"] == "not run (needs macOS)" and "parity_psnr" not in row
         else:
             floor = 60 if row["variant"] == "fp32" else 25
@@ -83,6 +86,14 @@ def _litert(path, images: np.ndarray, nhwc: bool) -> np.ndarray:
     return np.concatenate(outputs)
 
 
+def _executorch(path, images: np.ndarray) -> np.ndarray:
+    import torch
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    return np.concatenate([method.execute([torch.from_numpy(image[None])])[0].numpy() for image in images])
+
+
 def _psnr(output: np.ndarray, reference: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((np.clip(output, 0, 1) - np.clip(reference, 0, 1)) ** 2)))
 
@@ -107,6 +118,8 @@ def test_every_runnable_file_matches_the_fp32_student_in_its_own_runtime(tiny_bu
             output = _onnxruntime(path, images.numpy())
         elif name.endswith(".tflite"):
             output = _litert(path, images.numpy(), nhwc=FORMAT_OPTIONS["tflite"]["nhwc"])
+        elif name.endswith(".pte") and name not in NOT_RUN_HERE:
+            output = _executorch(path, images.numpy())
         else:
             continue  # Core ML runs on macOS only
         assert output.shape == reference.shape, name
@@ -155,6 +168,7 @@ def test_a_failing_variant_is_reported_and_the_others_still_run(tiny_build):
     ({"onnx": {"opset": 9}}, "onnx: unknown option ['opset']"),
     ({"tflite": {"variants": ["int4"]}}, "tflite.variants"),
     ({"coreml": {"minimum_deployment_target": "iOS9"}}, "coreml.minimum_deployment_target: 'iOS9' is not valid"),
+    ({"pte": {"variants": ["fp16"]}}, "pte.variants"),
 ])
 def test_format_options_are_checked_against_the_table(formats, fragment):
     with pytest.raises(ValueError, match=None) as caught:
@@ -172,6 +186,19 @@ def test_int8_tflite_needs_an_int8_scheme(tiny_build):
     assert row["status"] == "failed" and "full-integer TFLite needs symmetric int8 weights" in row["reason"]
 
 
+def test_int8_pte_refuses_a_scheme_xnnpack_cannot_run_as_defined(tiny_build):
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    data["quantize"]["schemes"] = [{"name": "w4", "weight_bits": 4}]  # the same quantize build as the test above
+    data["export"]["formats"] = {"pte": {"variants": ["int8", "fp32"]}}
+    export = run_stages(RunConfig.model_validate(data), plan_stage("export"), tiny_build.checkpoints,
+                        PlainReporter())[-1].artifact
+    rows = {row["variant"]: row for row in export.metrics["rows"]}
+    assert rows["int8"]["status"] == "failed" and not (export.folder / "student_int8.pte").exists()
+    assert rows["int8"]["reason"] == ("UserInputError: export.formats.pte int8: XNNPACK cannot run quantize.ship "
+                                      "scheme 'w4': weight_bits: 4 (int8 conv kernels only)")
+    assert rows["fp32"]["status"] == "ok"
+
+
 def test_tflite_io_conversion_round_trips():
     import numpy as np
 
@@ -179,3 +206,54 @@ def test_tflite_io_conversion_round_trips():
     image = np.linspace(0, 1, 11, dtype=np.float32)
     restored = tflite._from_tensor_type(tflite._to_tensor_type(image, detail), detail)
     assert np.abs(restored - image).max() <= 0.5 / 255 + 1e-6
+
+
+def test_pte_programs_are_delegated_as_their_variant_says(exported):
+    _, rows = exported
+    for variant in ("fp32", "int8"):
+        row = rows[f"student_{variant}.pte"]
+        assert row["delegates"] == ["XnnpackBackend"] and row["input_shape"] == [1, 3, 32, 32], row
+        # XNNPACK has no nearest resize: the upsample is the one op left to ExecuTorch's own kernels, in float
+        assert row["portable_ops"] == ["aten::upsample_nearest2d"], row
+    assert {"xnnpack Conv2d", "xnnpack DepthwiseConv2d"} <= set(rows["student_fp32.pte"]["float_compute_ops"])
+    # int8: every conv (the head too, min-max calibrated), pooling, multiply and add run in int8; the
+    # sigmoid and the depth-to-space after it (reshapes, transposes) stay float, as the quantizer leaves them
+    assert rows["student_int8.pte"]["float_compute_ops"] == ["aten::upsample_nearest2d", "xnnpack Sigmoid",
+                                                             "xnnpack StaticReshape", "xnnpack StaticTranspose"]
+    assert rows["student_int8.pte"]["parity_psnr"] >= 40  # against its XNNPACKQuantizer simulation
+    coreml = rows["student_coreml.pte"]
+    assert coreml["ops"] == {"CoreMLBackend": 1} and coreml["portable_ops"] == [], coreml
+    assert "conv" in coreml["coreml_ops"]
+
+
+def test_every_runtime_is_timed_from_a_numpy_input_to_a_numpy_output_it_does_not_overwrite(exported, monkeypatch):
+    """The one latency boundary: each format's `time` hands measure/latency.py a call that takes a
+    NumPy array and returns a NumPy array; a second call must not overwrite the first's output
+    (an output still inside the runtime would be a view, not copied out)."""
+    import torch
+
+    from stylectl.pipelines.measure import latency
+
+    artifact, rows = exported
+    timed = set()
+    for name, row in rows.items():
+        if name in NOT_RUN_HERE:
+            continue
+        module, captured = FORMATS[row["format"]].load(), {}
+
+        def capture(infer, array, warmup, runs):
+            captured.update(infer=infer, array=array)
+            return {"median_ms": 1.0, "p90_ms": 1.0, "runs": runs}
+
+        monkeypatch.setattr(latency, "time_inference", capture)
+        if hasattr(module, "time_inference"):
+            monkeypatch.setattr(module, "time_inference", capture)
+        module.time(artifact.folder / name, torch.rand(3, 32, 32), 1, 0, 1, row["options"])
+        first = captured["infer"](captured["array"])
+        kept = first.copy()
+        second = captured["infer"](np.zeros_like(captured["array"]))
+        assert isinstance(captured["array"], np.ndarray) and isinstance(first, np.ndarray), name
+        assert not np.array_equal(second, kept), name  # the inputs differ, so must the outputs
+        np.testing.assert_array_equal(first, kept, err_msg=name)
+        timed.add(row["format"])
+    assert timed == {"onnx", "tflite", "pte"}
