@@ -68,13 +68,14 @@ TEACHERS: dict[str, list[str]] = {
     # index 3 is kept out of every benchmark: it is reserved for independent checks
     **{f"multistyle26 style {index}": _multistyle(index) for index in (0, 7, 19)},
 }
-LEGACY = ["student.kernel=3", "student.blocks=3", "student.low_blocks=0", "student.context=false",
-          "student.augment.scale=null", "student.augment.color=0", "student.teacher_gram_weight=0"]
+LEGACY = ["student.kernel=3", "student.dilation=1", "student.blocks=3", "student.low_blocks=0",
+          "student.context=false", "student.augment.scale=null", "student.augment.color=0", "student.teacher_gram_weight=0"]
 VARIANTS: dict[str, list[str]] = {"legacy student": LEGACY, "default student": []}
 # Each lever alone on the legacy recipe, within the same MAC budget (a 1/8 stage takes one 1/4 block's MACs).
 LEVERS: dict[str, list[str]] = {
     "+ augmentation": [o for o in LEGACY if "augment" not in o],
     "+ kernel 7": [*LEGACY, "student.kernel=7"],
+    "+ dilation 2": [*LEGACY, "student.dilation=2"],
     "+ 1/8 stage": [*LEGACY, "student.blocks=2", "student.low_blocks=2"],
     "+ global context": [*LEGACY, "student.context=true"],
     # loss weights put each term at about half the pixel L1 (~0.1) on a trained legacy student
@@ -244,7 +245,8 @@ def _time_fresh_architectures(config_path: Path) -> dict[str, float]:
         for variant, overrides in VARIANTS.items():
             settings = load_config(config_path, ["name=latency", *overrides]).student
             student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
-                                                  settings.kernel, settings.low_blocks, settings.context)).eval()
+                                                  settings.kernel, settings.low_blocks, settings.context,
+                                                  settings.dilation)).eval()
             path = Path(scratch) / f"{_slug(variant)}.onnx"
             export_onnx(student, 256, 18, path)
             files[f"{variant} fp32 onnx"] = (onnx_format, path, {})

@@ -339,6 +339,9 @@ class StudentConfig(Section):
     kernel: int = Field(
         3, ge=3, le=9, description="Depthwise kernel of the inverted-residual blocks (odd): 5 or 7 widen the "
         "receptive field, so the student can copy large strokes, for few MACs.")
+    dilation: int = Field(
+        1, ge=1, le=8, description="Dilation of the blocks' depthwise convs: 2 makes a 3x3 kernel span 5x5, "
+        "widening the receptive field at the same MACs (a dilated depthwise conv is a plain conv op to NPUs).")
     low_blocks: int = Field(
         0, ge=0, description="Inverted-residual blocks in a 1/8-resolution stage added back at 1/4 (0: none); "
         "depthwise convs there cost a quarter and see twice as far. Eval sizes must then be multiples of 8.")

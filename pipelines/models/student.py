@@ -13,9 +13,11 @@ Two heads bring the half-resolution features back to full size:
 - ``conv``: a second nearest-upsample + separable conv stage, then a 3x3 conv to RGB, all at
   full resolution.
 
-Three options let it copy teachers whose strokes are large or whose look depends on the whole
+Four options let it copy teachers whose strokes are large or whose look depends on the whole
 photo (instance-normalized teachers), still with NPU ops only:
 - ``kernel``: the blocks' depthwise kernel (5 or 7 widen the receptive field for few MACs);
+- ``dilation``: the blocks' depthwise convs skip pixels (2: a 3x3 kernel spans 5x5), wider
+  still at the same MACs;
 - ``low``: a 1/8-resolution stage (stride-2 depthwise down, inverted-residual blocks, 1x1 conv,
   nearest upsample, added back at 1/4), where depthwise convs are nearly free;
 - ``context``: each block scales and shifts its features by a function of their global mean and
@@ -49,7 +51,7 @@ def _round_channels(value: float) -> int:
 
 
 def student_params(width: float, blocks: int, expansion: float, head: str = "pixel_shuffle", kernel: int = 3,
-                   low_blocks: int = 0, context: bool = False) -> dict:
+                   low_blocks: int = 0, context: bool = False, dilation: int = 1) -> dict:
     """StudentNet kwargs from the YAML's student.* sizes and options."""
     bottleneck = _round_channels(BASE_DOWN[1] * width)
     up = [_round_channels(c * width) for c in BASE_UP]
@@ -63,15 +65,17 @@ def student_params(width: float, blocks: int, expansion: float, head: str = "pix
         "up": up if head == "conv" else up[:1],
         "head": head,
         "kernel": kernel,
+        "dilation": dilation,
         "low": [low, *low_mid] if low_blocks else [],
         "context": [_round_channels(mid / 4) for mid in block_mid + low_mid] if context else [],
     }
 
 
-def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
-    """Conv (no bias: the BatchNorm after it has one) + BatchNorm (+ ReLU)."""
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True,
+            dilation: int = 1) -> nn.Sequential:
+    """Conv (no bias: the BatchNorm after it has one) + BatchNorm (+ ReLU); same-size padding."""
     layers: OrderedDict[str, nn.Module] = OrderedDict(
-        conv=nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+        conv=nn.Conv2d(in_ch, out_ch, kernel, stride, dilation * (kernel // 2), dilation, groups=groups, bias=False),
         bn=nn.BatchNorm2d(out_ch),
     )
     if relu:
@@ -147,10 +151,10 @@ def upgrade_legacy_context(tensors: dict[str, torch.Tensor]) -> dict[str, torch.
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: expand, depthwise, (global context,) linear projection, plus the input."""
 
-    def __init__(self, channels: int, mid: int, kernel: int = 3, context_hidden: int = 0):
+    def __init__(self, channels: int, mid: int, kernel: int = 3, context_hidden: int = 0, dilation: int = 1):
         super().__init__()
         self.expand = conv_bn(channels, mid, 1)
-        self.depthwise = conv_bn(mid, mid, kernel, groups=mid)
+        self.depthwise = conv_bn(mid, mid, kernel, groups=mid, dilation=dilation)
         self.context = GlobalContext(mid, context_hidden) if context_hidden else nn.Identity()
         self.project = conv_bn(mid, channels, 1, relu=False)
 
@@ -163,10 +167,11 @@ class LowStage(nn.Module):
     width, nearest upsample. Each 3x3 depthwise conv here widens the receptive field by 16 input
     pixels at a quarter of the cost it has at 1/4 resolution."""
 
-    def __init__(self, channels: int, low: int, block_mid: Sequence[int], kernel: int, context: Sequence[int]):
+    def __init__(self, channels: int, low: int, block_mid: Sequence[int], kernel: int, context: Sequence[int],
+                 dilation: int = 1):
         super().__init__()
         self.down = _down(channels, low)
-        self.blocks = nn.Sequential(*(InvertedResidual(low, mid, kernel, hidden)
+        self.blocks = nn.Sequential(*(InvertedResidual(low, mid, kernel, hidden, dilation)
                                       for mid, hidden in zip(block_mid, context or [0] * len(block_mid))))
         self.back = conv_bn(low, channels, 1, relu=False)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
@@ -187,27 +192,29 @@ class StudentNet(nn.Module):
     block's global context (the 1/4 blocks, then the 1/8 ones): stored, not derived, because
     pruning may narrow it. Files saved before an option existed have no
     entry for it in their spec, and the default here is what they were: a ``conv`` head,
-    3x3 kernels, no 1/8 stage, no context.
+    3x3 kernels, no dilation, no 1/8 stage, no context.
     """
 
     def __init__(self, stem: int, down: Sequence[int], block_mid: Sequence[int], up: Sequence[int],
-                 head: str = "conv", kernel: int = 3, low: Sequence[int] = (), context: Sequence[int] = ()):
+                 head: str = "conv", kernel: int = 3, low: Sequence[int] = (), context: Sequence[int] = (),
+                 dilation: int = 1):
         super().__init__()
         up_stages = 2 if head == "conv" else 1
         blocks = len(block_mid) + max(len(low) - 1, 0)
         if (head not in HEADS or len(down) != 2 or len(up) != up_stages or not block_mid or kernel % 2 == 0
-                or len(context) not in (0, blocks)):
+                or len(context) not in (0, blocks) or dilation < 1):
             raise ValueError(f"student needs a head in {HEADS}, 2 down, {up_stages} up, >= 1 block widths, an odd "
-                             f"kernel and a context width per block or none, got {head=}, {down=}, {up=}, "
-                             f"{block_mid=}, {kernel=}, {low=}, {context=}")
-        self.head_kind, self.kernel, self.has_context = head, kernel, bool(context)
+                             f"kernel, a context width per block or none and a dilation >= 1, got {head=}, {down=}, "
+                             f"{up=}, {block_mid=}, {kernel=}, {low=}, {context=}, {dilation=}")
+        self.head_kind, self.kernel, self.dilation, self.has_context = head, kernel, dilation, bool(context)
         hidden = list(context) or [0] * blocks
         self.stem = conv_bn(3, stem, 3)
         self.down1 = _down(stem, down[0])
         self.down2 = _down(down[0], down[1])
-        self.blocks = nn.Sequential(*(InvertedResidual(down[1], mid, kernel, width)
+        self.blocks = nn.Sequential(*(InvertedResidual(down[1], mid, kernel, width, dilation)
                                       for mid, width in zip(block_mid, hidden)))
-        self.low = LowStage(down[1], low[0], low[1:], kernel, hidden[len(block_mid):]) if low else nn.Identity()
+        self.low = (LowStage(down[1], low[0], low[1:], kernel, hidden[len(block_mid):], dilation) if low
+                    else nn.Identity())
         self.up1 = _up(down[1], up[0])
         if head == "conv":
             self.up2 = _up(up[0], up[1])
@@ -234,6 +241,7 @@ class StudentNet(nn.Module):
             "up": up,
             "head": self.head_kind,
             "kernel": self.kernel,
+            "dilation": self.dilation,
             "low": ([self.low.down.pointwise.conv.out_channels,
                      *(block.expand.conv.out_channels for block in self.low.blocks)]
                     if isinstance(self.low, LowStage) else []),

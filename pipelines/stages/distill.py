@@ -25,7 +25,8 @@ def run(ctx: StageContext) -> dict:
     pl.seed_everything(config.seed, workers=True, verbose=False)
     teacher = load_teacher(ctx.inputs["train-teacher"])
     student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
-                                          settings.kernel, settings.low_blocks, settings.context))
+                                          settings.kernel, settings.low_blocks, settings.context,
+                                          settings.dilation))
     style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
     loss = DistillationLoss(student, teacher, settings, style)
     lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)

@@ -7,10 +7,10 @@ from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.student import StudentNet, student_params
 from stylectl.pipelines.models.teacher import TransformerNet
 
-LEGACY = {"kernel": 3, "low": [], "context": []}
+LEGACY = {"kernel": 3, "dilation": 1, "low": [], "context": []}
 TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4], "head": "conv", **LEGACY}
 TINY_SHUFFLE = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8], "head": "pixel_shuffle", **LEGACY}
-TINY_WIDE = {**TINY_SHUFFLE, "kernel": 5, "low": [16, 24, 20], "context": [8, 4, 8, 8]}
+TINY_WIDE = {**TINY_SHUFFLE, "kernel": 5, "dilation": 2, "low": [16, 24, 20], "context": [8, 4, 8, 8]}
 
 
 def default_student() -> StudentNet:
@@ -142,3 +142,17 @@ def test_low_stage_taps_the_last_feature_before_upsampling():
 def test_bad_stage_counts_are_refused():
     with pytest.raises(ValueError, match="2 down"):
         StudentNet(stem=4, down=[8], block_mid=[8], up=[8, 4])
+
+
+def _pixels_seen_by_the_corner(student: StudentNet) -> int:
+    """How many input pixels the top-left output pixel depends on (non-zero gradient)."""
+    image = torch.rand(1, 3, 64, 64, requires_grad=True)
+    student.eval()(image)[0, :, 0, 0].sum().backward()
+    return int((image.grad.abs().sum(1) > 0).sum())
+
+
+def test_dilation_widens_the_receptive_field_at_the_same_cost():
+    torch.manual_seed(0)
+    plain, dilated = StudentNet(**TINY_SHUFFLE), StudentNet(**{**TINY_SHUFFLE, "dilation": 2})
+    assert count_macs(dilated, 64) == count_macs(plain, 64)
+    assert _pixels_seen_by_the_corner(dilated) > _pixels_seen_by_the_corner(plain)
