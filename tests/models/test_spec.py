@@ -8,8 +8,8 @@ from stylectl.pipelines.models.spec import ModelSpec, build_model, load_model, s
 from stylectl.pipelines.models.student import StudentNet
 from stylectl.pipelines.models.teacher import TransformerNet
 
-TINY_STUDENT = {"stem": 8, "down": [8, 12], "block_mid": [16, 16], "up": [8, 8], "head": "conv", "kernel": 3, "low": [],
-                "context": []}
+TINY_STUDENT = {"stem": 8, "down": [8, 12], "block_mid": [16, 16], "up": [8, 8], "head": "conv", "kernel": 3,
+                "dilation": 1, "low": [], "context": []}
 
 
 def trained_student() -> StudentNet:
