@@ -17,8 +17,7 @@ from torch import Tensor, nn
 from stylectl.pipelines.config import StudentConfig
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.train.losses import (gram_distance, gram_magnitude, perceptual_distance, pixel_loss,
-                                             style_grams, style_loss)
+from stylectl.pipelines.train.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
 
 
 class _Recorder:
@@ -98,11 +97,9 @@ class DistillationLoss(nn.Module):
         if texture:
             with torch.no_grad():
                 target_features = self.vgg(target[:crops], settings.style_layers)
-            distance = gram_distance(
-                {name: value[:crops] for name, value in features.items()}, target_features, settings.style_layers)
-            if settings.teacher_gram_normalized:
-                distance = distance / gram_magnitude(target_features, settings.style_layers).clamp_min(1e-12)
-            terms["teacher_gram"] = settings.teacher_gram_weight * distance
+            terms["teacher_gram"] = settings.teacher_gram_weight * gram_distance(
+                {name: value[:crops] for name, value in features.items()}, target_features, settings.style_layers,
+                relative=settings.teacher_gram_normalized)
         if settings.feature_weight:
             terms["feature"] = settings.feature_weight * sum(
                 F.mse_loss(self.adapters[name](self.student_features.outputs[name]),

@@ -38,16 +38,19 @@ def style_loss(features: dict[str, Tensor], target_grams: dict[str, Tensor]) -> 
     )
 
 
-def gram_distance(features_a: dict[str, Tensor], features_b: dict[str, Tensor], layers: Sequence[str]) -> Tensor:
+def gram_distance(features_a: dict[str, Tensor], features_b: dict[str, Tensor], layers: Sequence[str],
+                  relative: bool = False) -> Tensor:
     """Sum over layers of the MSE between the Gram matrices of two batches, image by image: how far
-    apart two sets of images are in texture, whatever their layout (a student against its teacher)."""
-    return sum(F.mse_loss(gram_matrix(features_a[name]), gram_matrix(features_b[name])) for name in layers)
+    apart two sets of images are in texture, whatever their layout (a student against its teacher).
 
-
-def gram_magnitude(features: dict[str, Tensor], layers: Sequence[str]) -> Tensor:
-    """Sum over layers of the mean square of the Gram entries: the scale `gram_distance` is
-    measured on, so a distance divided by it is a relative texture error (detached: a yardstick)."""
-    return sum(gram_matrix(features[name]).detach().pow(2).mean() for name in layers)
+    `relative` divides it by the scale it is measured on, the sum over layers of the mean square of
+    `features_b`'s Gram entries (detached: a yardstick), so the distance is a relative texture error.
+    """
+    grams_b = {name: gram_matrix(features_b[name]) for name in layers}
+    distance = sum(F.mse_loss(gram_matrix(features_a[name]), grams_b[name]) for name in layers)
+    if relative:
+        distance = distance / sum(gram.detach().pow(2).mean() for gram in grams_b.values()).clamp_min(1e-12)
+    return distance
 
 
 def total_variation(x: Tensor) -> Tensor:
