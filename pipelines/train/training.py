@@ -58,6 +58,12 @@ class _Trainable(pl.LightningModule):
         self.automatic_optimization = self.discriminator is None
         self.optimizer_steps_per_batch = 1 if self.discriminator is None else 2
 
+    @property
+    def batch_step(self) -> int:
+        """Batches trained so far: Lightning's global_step counts optimizer steps, several per batch
+        with an adversarial term."""
+        return self.global_step // self.optimizer_steps_per_batch
+
     def finish_step(self, terms: dict[str, torch.Tensor], output: torch.Tensor, real: torch.Tensor | None):
         """Run the adversarial step when there is one, log, and return what Lightning expects."""
         if self.discriminator is not None:
@@ -70,8 +76,7 @@ class _Trainable(pl.LightningModule):
 
     def save_grid(self, columns: dict[str, torch.Tensor]) -> None:
         if self.trainer.is_global_zero:
-            step = self.global_step // self.optimizer_steps_per_batch
-            save_grid(columns, self.grid_folder / f"step_{step:06d}.png")
+            save_grid(columns, self.grid_folder / f"step_{self.batch_step:06d}.png")
 
     def configure_optimizers(self):
         parameters = [p for name, p in self.named_parameters()
@@ -130,7 +135,7 @@ class StudentModule(_Trainable):
             self.loss.vgg.eval()
 
     def training_step(self, batch: torch.Tensor, batch_index: int):
-        terms, output, target = self.loss(batch, self.global_step // self.optimizer_steps_per_batch)
+        terms, output, target = self.loss(batch, self.batch_step)
         return self.finish_step(terms, output, target)
 
     def validation_step(self, batch: torch.Tensor, batch_index: int) -> None:
