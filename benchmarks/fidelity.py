@@ -38,7 +38,7 @@ from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
-from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.student import StudentNet, student_params_for
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
@@ -245,9 +245,7 @@ def _time_fresh_architectures(config_path: Path) -> dict[str, float]:
         files = {"classic teacher": (onnx_format, _classic_teacher_file(Path(scratch)), {})}
         for variant, overrides in VARIANTS.items():
             settings = load_config(config_path, ["name=latency", *overrides]).student
-            student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
-                                                  settings.kernel, settings.low_blocks, settings.context,
-                                                  settings.dilation)).eval()
+            student = StudentNet(**student_params_for(settings)).eval()
             path = Path(scratch) / f"{_slug(variant)}.onnx"
             export_onnx(student, 256, 18, path)
             files[f"{variant} fp32 onnx"] = (onnx_format, path, {})

@@ -29,9 +29,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from stylectl.pipelines.config import StudentConfig
 
 # Channels at width 1.0: stem, the two downsampling stages, the two upsampling stages (the
 # pixel-shuffle head uses only the first). Sized so the default student (width 1.0, 3 blocks,
@@ -69,6 +73,12 @@ def student_params(width: float, blocks: int, expansion: float, head: str = "pix
         "low": [low, *low_mid] if low_blocks else [],
         "context": [_round_channels(mid / 4) for mid in block_mid + low_mid] if context else [],
     }
+
+
+def student_params_for(settings: "StudentConfig") -> dict:
+    """StudentNet kwargs for a config's `student:` section: the one place its options reach the net."""
+    return student_params(settings.width, settings.blocks, settings.expansion, settings.head, settings.kernel,
+                          settings.low_blocks, settings.context, settings.dilation)
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True,

@@ -9,7 +9,7 @@ from stylectl.pipelines.data import eval_batch, style_tensor
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import save_model
-from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.student import StudentNet, student_params_for
 from stylectl.pipelines.readers import STUDENT_FILE, is_torch_teacher, load_teacher
 from stylectl.pipelines.train.datamodule import ContentDataModule
 from stylectl.pipelines.train.distill_loss import DistillationLoss
@@ -24,9 +24,7 @@ def run(ctx: StageContext) -> dict:
     config, settings = ctx.config, ctx.config.student
     pl.seed_everything(config.seed, workers=True, verbose=False)
     teacher = load_teacher(ctx.inputs["train-teacher"])
-    student = StudentNet(**student_params(settings.width, settings.blocks, settings.expansion, settings.head,
-                                          settings.kernel, settings.low_blocks, settings.context,
-                                          settings.dilation))
+    student = StudentNet(**student_params_for(settings))
     style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
     loss = DistillationLoss(student, teacher, settings, style)
     lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)

@@ -4,7 +4,7 @@ from torch import nn
 
 from stylectl.pipelines.config import StudentConfig, TeacherConfig
 from stylectl.pipelines.models.cost import count_macs
-from stylectl.pipelines.models.student import StudentNet, student_params
+from stylectl.pipelines.models.student import StudentNet, student_params, student_params_for
 from stylectl.pipelines.models.teacher import TransformerNet
 
 LEGACY = {"kernel": 3, "dilation": 1, "low": [], "context": []}
@@ -14,9 +14,7 @@ TINY_WIDE = {**TINY_SHUFFLE, "kernel": 5, "dilation": 2, "low": [16, 24, 20], "c
 
 
 def default_student() -> StudentNet:
-    cfg = StudentConfig()
-    return StudentNet(**student_params(cfg.width, cfg.blocks, cfg.expansion, cfg.head, cfg.kernel, cfg.low_blocks,
-                                       cfg.context))
+    return StudentNet(**student_params_for(StudentConfig()))
 
 
 def classic_teacher() -> TransformerNet:
