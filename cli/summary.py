@@ -87,7 +87,8 @@ def enforce_gates(outcomes: list["StageOutcome"]) -> None:
 
 
 def enforce_preflight(outcomes: list["StageOutcome"], strict: bool, show: bool) -> None:
-    """Print each export's NPU pre-flight; with `strict`, any finding is exit code 3."""
+    """Print each export's NPU pre-flight; with `strict`, any finding, and any file a vendor compiler
+    did not fully compile, is exit code 3."""
     from stylectl.pipelines.errors import GateFailed
     from stylectl.pipelines.export.preflight import markdown
 
@@ -96,6 +97,8 @@ def enforce_preflight(outcomes: list["StageOutcome"], strict: bool, show: bool) 
         for outcome in exports:
             print(markdown(outcome.artifact.metrics["preflight"]), end="")
     findings = sum(len(o.artifact.metrics["preflight"]["findings"]) for o in exports)
-    if strict and findings:
+    failures = [failure for o in exports for failure in o.artifact.metrics["preflight"].get("vendor_failures", [])]
+    if strict and (findings or failures):
         folders = ", ".join(str(o.artifact.folder / "preflight.md") for o in exports)
-        raise GateFailed(f"--strict: {findings} NPU pre-flight finding(s); see {folders}")
+        compiled = f"; not fully compiled: {'; '.join(failures)}" if failures else ""
+        raise GateFailed(f"--strict: {findings} NPU pre-flight finding(s){compiled}; see {folders}")

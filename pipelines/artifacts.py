@@ -32,7 +32,10 @@ CACHE_FORMAT = 2
 # quantize 2: the artifact holds its shipped scheme and its calibration crops (export reads them).
 # evaluate 2: every runtime timed across one boundary (NumPy in, NumPy out: LiteRT's timing now
 #   includes set_tensor and get_tensor); report.json's settings say so (latency_boundary).
-STAGE_REVISIONS = {"quantize": 2, "export": 1, "evaluate": 2}
+# quantize 3: every op int8 in the schemes' simulations (quant/full_integer.py), not only the x86 quantizer's.
+# export 2: ONNX files go through the QNN HTP compile check; the pre-flight gives a verdict per file and target.
+# evaluate 3: the reports show those verdicts.
+STAGE_REVISIONS = {"quantize": 3, "export": 2, "evaluate": 3}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

@@ -556,6 +556,12 @@ class ExportConfig(Section):
         "context's pooling and multiplies), the legacy student's 46 dB.")
     parity_min_psnr_fp32: float = Field(
         60.0, description="An fp32 file further than this PSNR (dB) from the fp32 student fails.")
+    vendor_checks: list[Literal["qnn_htp"]] = Field(
+        ["qnn_htp"], description="Vendor compilers every ONNX file goes through: qnn_htp (Qualcomm's QNN HTP "
+        "backend for the Hexagon NPU, in onnxruntime-qnn: compiles the graph and simulates the NPU on x86). "
+        "[] turns them off; `export --strict` fails on a file one of them does not fully compile.")
+    qnn_soc: Literal["SM8450", "SM8550", "SM8650", "SM8750", "SM8850"] = Field(
+        "SM8750", description="The Snapdragon SoC the QNN HTP check compiles for (SM8750: Snapdragon 8 Elite).")
 
     @field_validator("formats", mode="before")
     @classmethod

@@ -44,3 +44,12 @@ def test_a_gate_nothing_could_measure_fails_unless_optional():
 def test_optional_names_must_be_gates():
     with pytest.raises(ValueError, match=r"unknown gate\(s\) \['max_latenzy_ms'\]"):
         GatesConfig(optional=["max_latenzy_ms"])
+
+
+def test_preflight_gate_fails_on_rule_findings_and_on_files_a_vendor_compiler_did_not_compile():
+    clean = check_gates(GatesConfig(preflight_clean=True), [ONNX], EXPORT)
+    assert clean["passed"] and _result(clean, "preflight_clean")["status"] == "passed"
+    partial = {**EXPORT, "preflight": {"findings": [], "vendor_failures": ["student_fp32.onnx on qnn_htp: partial"]}}
+    gates = check_gates(GatesConfig(preflight_clean=True), [ONNX], partial)
+    assert not gates["passed"] and gates["failures"] == ["NPU compile check: student_fp32.onnx on qnn_htp: partial"]
+    assert _result(gates, "preflight_clean")["worst"] == 1

@@ -32,9 +32,14 @@ def test_report_is_self_contained_with_pictures_and_sections(tiny_build):
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG")
     for heading in ("Gates", "Samples", "Latency against quality", "Artifacts", "Quantization schemes",
-                    "NPU pre-flight"):
+                    "NPU targets"):
         assert f"<h2>{heading}" in page
-    assert "http://" not in page.split("NPU pre-flight")[0]  # nothing fetched from the network
+    assert "http://" not in page.split("NPU targets")[0]  # nothing fetched from the network
+    npu = page.split("<h2>NPU targets</h2>")[1]
+    for name in ("student_fp32.onnx", "student_fp16.onnx", "student_int8.onnx"):  # a verdict per file and target
+        row = re.search(rf"<tr><td>{name}</td>(.*?)</tr>", npu).group(1)
+        assert row.count("<td>") == 5
+    assert "ok - QNN HTP compiler for SM8750" in npu
 
 
 @pytest.mark.slow
@@ -54,5 +59,5 @@ def test_parity_and_preflight_gates(cli, tiny_build):
     code, _, err = cli("evaluate", config, "--checkpoints", checkpoints,
                        "--set", "evaluate.gates.preflight_clean=true", "--set", "evaluate.gates.max_parity_error=1e-12")
     assert code == 3
-    assert "NPU pre-flight (full_int8): float_ops_in_int8_file" in err
+    assert "NPU pre-flight" not in err and "NPU compile check" not in err  # every op int8, every file compiles
     assert "student_int8.onnx: parity_max_abs" in err and "violates max_parity_error=1e-12" in err

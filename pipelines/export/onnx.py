@@ -13,6 +13,10 @@ from stylectl.pipelines.measure.latency import run_onnx, time_onnx
 from stylectl.pipelines.models.to_onnx import HalfPrecision, export_onnx
 
 
+FUSED_ACTIVATIONS = ("Relu", "Clip")
+FUSING_OPS = ("Conv", "Add")
+
+
 def write(variant: str, source: ExportSource, path: Path, options: dict, opset: int) -> nn.Module:
     """Write one variant; returns the torch model the file must reproduce."""
     if variant == "int8":
@@ -46,18 +50,24 @@ def inspect(path: Path) -> dict:
 
 def float_compute_ops(graph) -> list[str]:
     """Op types of a QDQ graph that compute on float tensors: some input comes from neither a
-    DequantizeLinear nor a constant (the x86 quantizer leaves adds, resizes, sigmoid so)."""
+    DequantizeLinear nor a constant. A Relu right after the Conv or Add it belongs to (their only
+    consumer) does not count: onnxruntime, QNN and TFLite fuse it into that op's int8 kernel."""
     constants = {initializer.name for initializer in graph.initializer}
-    producers = {}
+    producers, consumers = {}, {}
     for node in graph.node:
         for output in node.output:
-            producers[output] = node.op_type
+            producers[output] = node
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
     floating = set()
     for node in graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear", "Constant"):
             continue
-        inputs = [name for name in node.input if name and name not in constants]
-        if any(producers.get(name) not in ("DequantizeLinear", "Constant") for name in inputs):
+        inputs = [producers.get(name) for name in node.input if name and name not in constants]
+        if node.op_type in FUSED_ACTIVATIONS and len(inputs) == 1 and inputs[0] is not None \
+                and inputs[0].op_type in FUSING_OPS and consumers[inputs[0].output[0]] == 1:
+            continue
+        if any(producer is None or producer.op_type not in ("DequantizeLinear", "Constant") for producer in inputs):
             floating.add(node.op_type)
     return sorted(floating)
 

@@ -1,9 +1,11 @@
 """Turn a YAML scheme into a PT2E quantizer.
 
 The annotation work (which convs, adds and activations to quantize, and how they fuse) is
-torchao's X86InductorQuantizer; stylectl only builds the QuantizationConfig it applies,
-from the scheme's bits, granularity, symmetry and calibration, plus per-layer overrides
-(layers kept in float, the output layers calibrated with min-max).
+torchao's X86InductorQuantizer, completed by full_integer.py so that every op between input
+and output is int8 (what NPUs run; the x86 quantizer alone leaves some in float). stylectl
+builds the QuantizationConfig they apply from the scheme's bits, granularity, symmetry and
+calibration, plus per-layer overrides (layers kept in float, the output layers calibrated with
+min-max).
 """
 
 from __future__ import annotations
@@ -106,20 +108,26 @@ def check_layers(model: nn.Module, names: list[str], where: str) -> None:
 
 
 def quantizer_for(model: nn.Module, scheme: SchemeConfig, only: str | None = None):
-    """An X86InductorQuantizer applying the scheme; with `only`, every other layer stays float."""
+    """The scheme's PT2E quantizer: every op int8 where the scheme quantizes activations (full_integer.py);
+    with `only`, that layer alone is quantized (x86 annotations) and every other layer stays float."""
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
     qat = scheme.method == "qat"
-    quantizer = X86InductorQuantizer()
     if only is not None:
-        return quantizer.set_module_name_qconfig(only, quantization_config(scheme, qat))
+        return X86InductorQuantizer().set_module_name_qconfig(only, quantization_config(scheme, qat))
+    overrides = layer_overrides(scheme)
     if scheme.activation_bits is None:
         # Weight-only: only convs have weights. Set globally, the x86 quantizer would also annotate the
         # global context's multiplies with no activation observer, which prepare_pt2e cannot build.
-        quantizer.set_module_type_qconfig(nn.Conv2d, quantization_config(scheme, qat))
+        quantizer = X86InductorQuantizer().set_module_type_qconfig(nn.Conv2d, quantization_config(scheme, qat))
     else:
-        quantizer.set_global(quantization_config(scheme, qat))
-    for name, config in layer_overrides(scheme).items():
+        from stylectl.pipelines.quant.full_integer import FullIntegerQuantizer
+
+        config = quantization_config(scheme, qat)
+        layer_specs = {name: layer and layer.input_activation for name, layer in overrides.items()}
+        image = overrides.get(OUTPUT_LAYERS[0]) or config  # the output layer's min-max under protect_output
+        quantizer = FullIntegerQuantizer(config.input_activation, layer_specs, image.output_activation).set_global(config)
+    for name, config in overrides.items():
         quantizer.set_module_name_qconfig(name, config)
     return quantizer
 

@@ -46,10 +46,11 @@ def check_gates(gates: GatesConfig, rows: list[dict], export: dict) -> dict:
                         "measured": len(measured)})
     if gates.preflight_clean:
         findings = export["preflight"]["findings"]
+        vendor = export["preflight"].get("vendor_failures", [])
         failures += [f"NPU pre-flight ({finding['target']}): {finding['rule']} at {finding['where']}"
-                     for finding in findings]
+                     for finding in findings] + [f"NPU compile check: {failure}" for failure in vendor]
         results.append({"gate": "preflight_clean", "threshold": 0, "unit": "findings",
-                        "status": "failed" if findings else "passed", "worst": len(findings),
+                        "status": "failed" if findings or vendor else "passed", "worst": len(findings) + len(vendor),
                         "worst_artifact": None, "measured": 1})
     return {"checked": [result["gate"] for result in results], "passed": not failures, "failures": failures,
             "results": results}

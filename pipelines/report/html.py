@@ -113,13 +113,28 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
         ["scheme", "description", "PSNR vs fp32", "PSNR vs teacher", "SSIM vs teacher", "weights KB"],
         [[row["name"], row["description"], format_value(row["psnr_vs_fp32"]), format_value(row["psnr_vs_teacher"]),
           format_value(row["ssim_vs_teacher"]), f"{row['weight_bytes'] / 1e3:.1f}"] for row in schemes])]
-    preflight = document["preflight"]
-    parts += ["<h2>NPU pre-flight</h2>", _table(
-        ["target", "findings"], [[label, str(preflight["findings_per_target"][target]) or "0"]
-                                 for target, label in preflight["targets"].items()])]
-    if preflight["findings"]:
-        parts.append(_table(["target", "rule", "where", "why", "source"],
-                            [[f["target"], f["rule"], f["where"], f["why"], f["source"]] for f in preflight["findings"]]))
+    parts += npu_section(document["preflight"])
     body = "\n".join(parts)
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>stylectl report: "
             f"{html.escape(document['build'])}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def npu_section(preflight: dict) -> list[str]:
+    """Every exported file's verdict on every NPU target (vendor compiler or rules), then the findings."""
+    targets = preflight["targets"]
+    files = list(dict.fromkeys(verdict["file"] for verdict in preflight.get("files", [])))
+    cell = {(verdict["file"], verdict["target"]): verdict for verdict in preflight.get("files", [])}
+    parts = ["<h2>NPU targets</h2>",
+             "<p>Per file and target: the vendor's compiler where it runs here, else the written rules "
+             "(and the tool that would confirm them).</p>",
+             _table(["file", *targets.values()],
+                    [[name, *(_verdict(cell[(name, target)]) for target in targets)] for name in files])]
+    if preflight["findings"]:
+        parts.append(_table(["target", "rule", "where", "why", "confirm with", "source"],
+                            [[f["target"], f["rule"], f["where"], f["why"], f.get("confirm", ""), f["source"]]
+                             for f in preflight["findings"]]))
+    return parts
+
+
+def _verdict(verdict: dict) -> str:
+    return {True: "ok - ", False: "NO - ", None: ""}[verdict["ok"]] + verdict["text"]

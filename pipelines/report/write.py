@@ -9,7 +9,8 @@ report.json schema, version 1:
         distance to the teacher's output, style_distance the one to the style image), plus "kind"
         ("torch", "onnx", "tflite", "coreml" or "pte"), "file", and "note" when a file cannot run here
   gates {passed, failures: [text]}
-  preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, clean, rules}
+  preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, files (a verdict per
+    file and target: vendor compiler or rules), vendor_failures, clean, rules}
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Formats and their options come from the table in export/formats.py. Each file is run in its
 runtime on held-out photos and compared with the torch model it came from (fp32 files with
 the fp32 student, fp16 files with the fp16-rounded student, int8 files with their PT2E
-simulation). A variant that fails is a row with its status and reason, its file removed; the
+simulation). Every ONNX file also goes through the vendor compilers named in `export.vendor_checks`
+(export/qnn_htp.py: Qualcomm's QNN HTP backend), whose verdict joins the file's row. A variant that fails is a row with its status and reason, its file removed; the
 others are still written, checked and published, the report shows the failed rows, and the
 command exits non-zero (cli/summary.py) every time the build is run until the cause is fixed. The NPU pre-flight
 (export/preflight.py) is written with every export: preflight.md and the manifest's metrics.
@@ -18,7 +19,7 @@ from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.export.formats import FORMATS, FormatModule
-from stylectl.pipelines.export.preflight import markdown, preflight
+from stylectl.pipelines.export.preflight import markdown, preflight, vendor_line
 from stylectl.pipelines.export.source import ExportSource
 from stylectl.pipelines.measure.metrics import max_abs_error, predict, psnr
 from stylectl.pipelines.quiet import converter_output_silenced
@@ -37,6 +38,8 @@ def run(ctx: StageContext) -> dict:
             rows.append(_export_one(name, variant, source, path, heldout, options, config.export))
             ctx.reporter.line(f"  {path.name}: {rows[-1]['status']}"
                               + (f" ({rows[-1]['reason']})" if rows[-1].get("reason") else ""))
+            for check in rows[-1].get("vendor", {}).values():
+                ctx.reporter.line(f"    {vendor_line(check)}")
     written = [row for row in rows if row["status"] == "ok"]
     checked = preflight(source.fp32, source.scheme, written)
     write_atomic(ctx.out_dir / PREFLIGHT, markdown(checked).encode())
@@ -58,6 +61,10 @@ def _export_one(file_format: str, variant: str, source: ExportSource, path: Path
         row.update(_check(module, variant, path, info, reference, heldout, options, settings))
         if row["status"] != "ok":
             _remove(path)  # a file that does not compute what its source does must not be shipped
+        elif file_format == "onnx" and "qnn_htp" in settings.vendor_checks:
+            from stylectl.pipelines.export import qnn_htp
+
+            row["vendor"] = {qnn_htp.TARGET: qnn_htp.check(path, variant, heldout, settings.qnn_soc)}
     except Exception as error:  # noqa: BLE001 - a failed variant becomes a row, the others still run
         _remove(path)
         row.update(status="failed", reason=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")

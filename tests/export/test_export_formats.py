@@ -135,6 +135,21 @@ def test_onnx_dynamic_size_and_tflite_layouts(exported):
     assert int8["runtime"] == "ai-edge-litert"
 
 
+def test_int8_onnx_is_every_op_int8_and_qnn_htp_compiles_all_of_it(exported):
+    """Every op between input and output quantized (the global context, the residual adds, the
+    sigmoid, depth-to-space), so Qualcomm's compiler takes the whole graph; a dynamically sized
+    float file it runs mostly on the CPU."""
+    _, rows = exported
+    int8 = rows["student_int8.onnx"]
+    assert int8["float_compute_ops"] == [] and {"Mul", "Add", "Sigmoid", "DepthToSpace"} <= set(int8["ops"])
+    qnn = int8["vendor"]["qnn_htp"]
+    assert qnn["status"] == "compiled" and qnn["compute_nodes_cpu"] == 0 and qnn["compute_nodes_qnn"] > 20
+    assert qnn["psnr_vs_cpu"] >= 35
+    dynamic = rows["student_fp32.onnx"]["vendor"]["qnn_htp"]
+    assert dynamic["status"] == "partial" and dynamic["compute_nodes_cpu"] > 0 and "Conv" in dynamic["reason"]
+    assert "vendor" not in rows["student_int8.tflite"]
+
+
 def test_tflite_float_io_option_keeps_the_compute_integer(tiny_build, tmp_path):
     config = _config({"tflite": {"variants": ["int8"], "int8_io": False}})
     outcome = run_stages(config, plan_stage("export"), tiny_build.checkpoints, PlainReporter())[-1]
