@@ -9,6 +9,8 @@ this process and in alternating rounds so machine drift hits every file alike:
   and int8 ExecuTorch programs (XNNPACK), each through its format's `time` (one latency boundary:
   NumPy input in, NumPy output out, measure/latency.py);
 - ONNX Runtime's quantize_static file of the same student (the quantize stage's reference).
+Then the QNN HTP compile check (issue 19): the export stage's verdict on each ONNX file, and
+the same check on the quantize_static file, so both int8 files are judged by Qualcomm's compiler.
 Quality (PSNR vs the teacher the student learned from, held-out photos) comes from the
 evaluate and quantize stages' manifests.
 
@@ -75,7 +77,28 @@ def main() -> None:
             print(f"round {round_index + 1}/{ROUNDS} done", file=sys.stderr)
     latency = {name: statistics.median(values) for name, values in medians.items()}
     text = _table(config, outcomes, latency, count_macs(classic, size), count_macs(student, size), args)
-    publish(text, HERE / "RESULTS.md")
+    publish(text + _qnn_table(config, outcomes), HERE / "RESULTS.md")
+
+
+def _qnn_table(config, outcomes) -> str:
+    """Qualcomm's compiler on every ONNX file of the build, and on ORT's quantize_static file."""
+    from stylectl.pipelines.data import eval_batch
+    from stylectl.pipelines.export import qnn_htp
+    from stylectl.pipelines.export.preflight import vendor_line
+
+    checks = {row["file"]: row["vendor"]["qnn_htp"] for row in outcomes["export"].metrics["rows"]
+              if row.get("vendor", {}).get("qnn_htp")}
+    heldout = eval_batch(config.data.image_set().heldout, config.data.eval_size)
+    reference = outcomes["quantize"].path("ort_reference_int8.onnx")
+    checks["ort_reference_int8.onnx (quantize_static)"] = qnn_htp.check(reference, "int8", heldout,
+                                                                        config.export.qnn_soc)
+    lines = ["## QNN HTP compile check (issue 19)", "",
+             "Each ONNX file through onnxruntime's QNN execution provider on the HTP backend of onnxruntime-qnn "
+             "(Qualcomm's Hexagon NPU compiler and an x86 simulation of the NPU); PSNR of the simulated NPU's "
+             "output against onnxruntime's CPU provider on the held-out photos.", "",
+             "| file | verdict |", "|---|---|"]
+    lines += [f"| {name} | {vendor_line(check)} |" for name, check in checks.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int, args) -> str:
