@@ -1,0 +1,5 @@
+"""stylize: run any built model on photos, folders and videos (the `stylectl stylize` command).
+
+model.py finds the file and its runtime, tiles.py fits any image size to it, frames.py is the one
+per-frame loop, photos.py and video.py read and write files, run.py drives a whole command.
+"""
