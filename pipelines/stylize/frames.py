@@ -26,7 +26,7 @@ def stylize_frames(model: StyleModel, frames: Iterable[np.ndarray], look: Look,
     """Yield (input, stylized) for each HxWx3 uint8 RGB frame, in order."""
     source = iter(frames)
     while group := list(islice(source, chunk)):
-        inputs = [torch.from_numpy(frame).permute(2, 0, 1).float().div(255) for frame in group]
+        inputs = [torch.tensor(frame).permute(2, 0, 1).float().div(255) for frame in group]
         outputs = stylize_images(model.run, inputs, model.input_size)
         for frame, output in zip(group, outputs):
             stylized = output.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
