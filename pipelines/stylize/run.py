@@ -75,13 +75,13 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
         except UserInputError as error:
             failures.append(str(error))
     pairs = partial(stylize_frames, model, look=look)
-    started, done = time.monotonic(), 0
+    started, done, skipped = time.monotonic(), 0, 0  # frames written; frames of failed files (for the bar)
 
     with reporter.task("stylize (frames)", max(1, sum(totals.values()))) as task:
         def tick() -> None:
             nonlocal done
             done += 1
-            task.update(done, fps=done / max(time.monotonic() - started, 1e-9))
+            task.update(done + skipped, fps=done / max(time.monotonic() - started, 1e-9))
 
         for job in totals:
             job_started, frames_before = time.monotonic(), done
@@ -90,6 +90,8 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
                     _video(job, pairs, max_side, tick, reporter)
             except UserInputError as error:
                 failures.append(str(error))
+                skipped += max(0, totals[job] - (done - frames_before))
+                task.update(done + skipped)
                 continue
             outputs.append({"source": str(job.source), "output": str(job.target), "kind": job.kind,
                             "frames": done - frames_before, "seconds": round(time.monotonic() - job_started, 3),
