@@ -9,9 +9,11 @@ half-written is left under a real name.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Iterator
 
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.progress import Reporter
@@ -64,7 +66,7 @@ def _kind(path: Path) -> str | None:
 
 def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | None,
                 reporter: Reporter) -> dict:
-    """Run every job; returns the summary (outputs, failures, frames, seconds, frames/s)."""
+    """Run every job, photos first; returns the summary (outputs, failures, frames, seconds, frames/s)."""
     from stylectl.pipelines.stylize.frames import stylize_frames
     from stylectl.pipelines.stylize.video import frame_count
 
@@ -75,48 +77,77 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
         except UserInputError as error:
             failures.append(str(error))
     pairs = partial(stylize_frames, model, look=look)
-    started, done, skipped = time.monotonic(), 0, 0  # frames written; frames of failed files (for the bar)
-
     with reporter.task("stylize (frames)", max(1, sum(totals.values()))) as task:
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            task.update(done + skipped, fps=done / max(time.monotonic() - started, 1e-9))
-
-        for job in totals:
-            job_started, frames_before = time.monotonic(), done
+        progress = _Progress(task)
+        photos = [job for job in totals if job.kind == "photo"]
+        for job, written in _photos(photos, pairs, max_side, progress, failures):
+            outputs.append({"source": str(job.source), "output": str(job.target), "kind": "photo", **written})
+        for job in (job for job in totals if job.kind == "video"):
+            started, before = time.monotonic(), progress.frames
             try:
-                written = _photo(job, pairs, max_side, tick) if job.kind == "photo" else \
-                    _video(job, pairs, max_side, tick, reporter)
+                written = _video(job, pairs, max_side, progress.frame, reporter)
             except UserInputError as error:
                 failures.append(str(error))
-                skipped += max(0, totals[job] - (done - frames_before))
-                task.update(done + skipped)
+                progress.skip(max(0, totals[job] - (progress.frames - before)))
                 continue
-            outputs.append({"source": str(job.source), "output": str(job.target), "kind": job.kind,
-                            "frames": done - frames_before, "seconds": round(time.monotonic() - job_started, 3),
-                            **written})
-    seconds = time.monotonic() - started
+            outputs.append({"source": str(job.source), "output": str(job.target), "kind": "video",
+                            "seconds": round(time.monotonic() - started, 3), **written})
+    seconds = time.monotonic() - progress.started
     return {"model": model.describe(), "strength": look.strength, "preserve_color": look.preserve_color,
-            "outputs": outputs, "failures": failures, "frames": done, "seconds": round(seconds, 3),
-            "frames_per_second": done / seconds if seconds > 0 else None}
+            "outputs": outputs, "failures": failures, "frames": progress.frames, "seconds": round(seconds, 3),
+            "frames_per_second": progress.frames / seconds if seconds > 0 else None}
 
 
-def _photo(job: Job, pairs, max_side: int | None, tick) -> dict:
+class _Progress:
+    """Frames written, and the bar: a failed file's frames count as done there, so the bar ends full."""
+
+    def __init__(self, task) -> None:
+        self.task, self.started, self.frames, self.skipped = task, time.monotonic(), 0, 0
+
+    def frame(self) -> None:
+        self.frames += 1
+        self._show()
+
+    def skip(self, count: int) -> None:
+        self.skipped += count
+        self._show()
+
+    def _show(self) -> None:
+        rate = self.frames / max(time.monotonic() - self.started, 1e-9)
+        self.task.update(self.frames + self.skipped, fps=rate)
+
+
+def _photos(jobs: list[Job], pairs, max_side: int | None, progress: _Progress,
+            failures: list[str]) -> Iterator[tuple[Job, dict]]:
+    """Photos streamed through the frame loop like a video's frames, so a folder costs one runtime
+    call per chunk of photos rather than one per photo; a photo that cannot be read is skipped."""
     from stylectl.pipelines.stylize.photos import read_photo, write_photo
 
-    photo = read_photo(job.source, max_side)
-    [(_, stylized)] = pairs([photo.rgb])
-    write_photo(job.target, stylized, photo.alpha)
-    tick()
-    height, width = stylized.shape[:2]
-    return {"width": width, "height": height, "alpha": photo.alpha is not None}
+    read: deque = deque()  # the photos handed to the loop and not yet written, in order
+
+    def frames() -> Iterator:
+        for job in jobs:
+            try:
+                photo = read_photo(job.source, max_side)
+            except UserInputError as error:
+                failures.append(str(error))
+                progress.skip(1)
+                continue
+            read.append((job, photo))
+            yield photo.rgb
+
+    for _, stylized in pairs(frames()):
+        job, photo = read.popleft()
+        write_photo(job.target, stylized, photo.alpha)
+        progress.frame()
+        height, width = stylized.shape[:2]
+        yield job, {"frames": 1, "width": width, "height": height, "alpha": photo.alpha is not None}
 
 
-def _video(job: Job, pairs, max_side: int | None, tick, reporter: Reporter) -> dict:
+def _video(job: Job, pairs, max_side: int | None, on_frame, reporter: Reporter) -> dict:
     from stylectl.pipelines.stylize.video import stylize_video
 
-    written = stylize_video(job.source, job.target, pairs, max_side, tick)
+    written = stylize_video(job.source, job.target, pairs, max_side, on_frame)
     if written["audio_dropped"]:
         reporter.warn(f"{job.source}: its {written['audio_dropped']} audio was not copied "
                       f"({job.target.suffix} cannot hold it as it is)")
