@@ -55,7 +55,7 @@ def _overlap(tile: int) -> int:
     return min(OVERLAP, tile // 4)
 
 
-def starts(length: int, tile: int) -> list[int]:
+def _starts(length: int, tile: int) -> list[int]:
     """Tile offsets along one side: first at 0, last flush with the end, neighbours overlapping by
     at least the overlap (the side is padded up to one tile when shorter)."""
     if length <= tile:
@@ -67,7 +67,7 @@ def starts(length: int, tile: int) -> list[int]:
 def _tiling(image: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     tile_h, tile_w = size
     padded = _pad_to(image, tile_h, tile_w)
-    boxes = [(top, left) for top in starts(padded.shape[1], tile_h) for left in starts(padded.shape[2], tile_w)]
+    boxes = [(top, left) for top in _starts(padded.shape[1], tile_h) for left in _starts(padded.shape[2], tile_w)]
     return torch.stack([padded[:, top:top + tile_h, left:left + tile_w] for top, left in boxes]), boxes
 
 
