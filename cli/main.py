@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from stylectl.cli import config_commands, stage_commands
+from stylectl.cli import config_commands, stage_commands, stylize_command
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.stages import STAGE_NAMES
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 stage_commands.register(app)
 config_commands.register(app)
+stylize_command.register(app)
 
 
 @app.callback()

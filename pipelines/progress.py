@@ -72,10 +72,11 @@ class RichReporter:
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Task]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
         with Progress(*columns, console=self.console, transient=False) as progress:
             task_id = progress.add_task(description, total=total, info="")
 

@@ -87,6 +87,21 @@ def run_stages(config: RunConfig, plan: Plan, checkpoints: Path, reporter: Repor
     return list(outcomes.values())
 
 
+def cached_artifact(config: RunConfig, target: str, checkpoints: Path) -> Artifact | None:
+    """The finished output of `target` for this config, found through the cache keys alone (nothing is
+    built, nothing locked): what `stylize --model CONFIG` runs. None when a stage on the way is not built."""
+    plan = plan_stage(target)
+    fingerprints = _fingerprints(config, plan)
+    found: dict[str, Artifact] = {}
+    for stage in plan.stages:
+        key, _, _ = _stage_key(config, stage, {need: found[need] for need in stage.needs}, fingerprints)
+        artifact = artifacts.load_verified(checkpoints / config.name / stage.name / key, stage.name, key)
+        if artifact is None:
+            return None
+        found[stage.name] = artifact
+    return found[target]
+
+
 def _run_as_worker(config: RunConfig, plan: Plan, build_folder: Path, reporter: Reporter) -> None:
     """Join the training of the stage the owning process is running, then exit.
 

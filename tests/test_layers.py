@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"cli": "stylectl.cli", "pipelines": "stylectl.pipelines"}
-LAYERS = (("stylectl.cli", 4), ("stylectl.pipelines.studies", 3), ("stylectl.pipelines.runner", 2),
+LAYERS = (("stylectl.cli", 4), ("stylectl.pipelines.studies", 3), ("stylectl.pipelines.stylize", 3),
+          ("stylectl.pipelines.runner", 2),
           ("stylectl.pipelines.stages", 1))
 
 

@@ -188,7 +188,7 @@ def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, 
 
 
 def inspect(path: Path) -> dict:
-    """Op counts, I/O dtypes, and the ops computing in float (none in a full-integer file)."""
+    """Op counts, the input shape, I/O dtypes, and the ops computing in float (none in a full-integer file)."""
     model, runtime = interpreter(path)
     ops: dict[str, int] = {}
     float_ops = set()
@@ -202,6 +202,7 @@ def inspect(path: Path) -> dict:
         if name not in EDGE_OPS and any(dtype == np.float32 for dtype in outputs):
             float_ops.add(name)
     return {"ops": ops, "float_compute_ops": sorted(float_ops), "runtime": runtime,
+            "input_shape": [int(side) for side in model.get_input_details()[0]["shape"]],
             "input_dtype": np.dtype(model.get_input_details()[0]["dtype"]).name,
             "output_dtype": np.dtype(model.get_output_details()[0]["dtype"]).name}
 

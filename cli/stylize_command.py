@@ -1,0 +1,67 @@
+"""`stylectl stylize`: apply a built model to photos, folders and videos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from stylectl.cli import options
+
+VARIANTS = ("int8", "fp32", "fp16")
+FILE_FORMATS = ("onnx", "tflite", "pte")
+
+
+def stylize(
+    sources: List[Path] = typer.Argument(..., help="Photos, folders (searched recursively) and videos "
+                                                   "(mp4, mov, webm, gif).", show_default=False),
+    model: Path = typer.Option(..., "--model", "-m", help="A build config (its finished export), an export or "
+                                                        "evaluate stage folder, or a .onnx/.tflite/.pte file."),
+    out: Path = typer.Option(..., "--output", "-o", help="Folder to write the stylized files to."),
+    variant: Optional[str] = typer.Option(None, "--variant", help=f"With a config or folder: {'|'.join(VARIANTS)} "
+                                                                  "(default int8)."),
+    file_format: Optional[str] = typer.Option(None, "--format", help=f"With a config or folder: "
+                                                                     f"{'|'.join(FILE_FORMATS)} (default: the first "
+                                                                     "exported that runs here)."),
+    strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="Blend with the original: 0 keeps "
+                                                                             "the photo, 1 is the model's output."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the photo's colours (the style's "
+                                                                        "luminance only)."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", min=8, help="Shrink inputs so their longest side "
+                                                                           "is at most this."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Runtime threads (the report times 1)."),
+    set_: options.Overrides = options.SetOpt,
+    checkpoints: Path = options.CheckpointsOpt,
+    as_json: bool = options.JsonOpt,
+    plain: bool = options.PlainOpt,
+) -> None:
+    """Stylize photos, folders and videos with a built model, each file run in its own runtime."""
+    from stylectl.pipelines.errors import UserInputError
+    from stylectl.pipelines.progress import make_reporter
+    from stylectl.pipelines.stylize.look import Look
+    from stylectl.pipelines.stylize.model import resolve_model
+    from stylectl.pipelines.stylize.run import plan_jobs, stylize_all
+
+    for value, flag, allowed in ((variant, "--variant", VARIANTS), (file_format, "--format", FILE_FORMATS)):
+        if value is not None and value not in allowed:
+            raise UserInputError(f"{flag} {value}: choose from {', '.join(allowed)}")
+    jobs, problems = plan_jobs(sources, out)
+    chosen = resolve_model(model, variant, file_format, checkpoints, threads, set_ or [])
+    reporter = make_reporter(plain or None)
+    reporter.line(f"model: {chosen.path} ({chosen.file_format}, {chosen.describe()['runtime']})")
+    summary = stylize_all(jobs, chosen, Look(strength, preserve_color), max_side, reporter)
+    summary["failures"] = problems + summary["failures"]
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        rate = summary["frames_per_second"]
+        print(f"stylized {len(summary['outputs'])} file(s), {summary['frames']} frame(s) in {summary['seconds']:.1f}s"
+              + (f" ({rate:.2f} frames/s)" if rate else "") + f" -> {out}")
+    if summary["failures"]:
+        raise UserInputError("\n".join(summary["failures"]))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("stylize")(stylize)

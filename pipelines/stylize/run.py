@@ -1,0 +1,154 @@
+"""`stylectl stylize`: every source file through one model, with progress, a summary and failures
+that do not stop the others.
+
+A file that cannot be read or decoded is recorded and skipped; the command still writes every other
+output, then fails with one line per bad file (exit 2). Outputs are written atomically, so nothing
+half-written is left under a real name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Iterator
+
+from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.stylize.look import Look
+from stylectl.pipelines.stylize.model import StyleModel
+from stylectl.pipelines.stylize.photos import PHOTO_SUFFIXES
+from stylectl.pipelines.stylize.video import VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+    kind: str  # "photo" or "video"
+
+
+def plan_jobs(sources: list[Path], out: Path) -> tuple[list[Job], list[str]]:
+    """One job per photo or video: a folder's files (recursively) keep their path relative to the
+    folder, a file given directly goes to OUT/its name; also the sources that are no photo or video."""
+    from stylectl.pipelines.stylize.video import output_name
+
+    jobs, problems = [], []
+    for source in sources:
+        if source.is_dir():
+            found = sorted(path for path in source.rglob("*") if path.is_file() and _kind(path)
+                           and not any(part.startswith(".") for part in path.relative_to(source).parts))
+            pairs = [(path, path.relative_to(source)) for path in found]
+        elif source.is_file() and _kind(source):
+            pairs = [(source, Path(source.name))]
+        else:
+            why = "no such file or folder" if not source.exists() else "not a photo or video " \
+                  f"({', '.join(sorted(PHOTO_SUFFIXES | VIDEO_SUFFIXES))})"
+            problems.append(f"{source}: {why}")
+            continue
+        for path, relative in pairs:
+            kind = _kind(path)
+            name = output_name(relative) if kind == "video" else relative.name
+            jobs.append(Job(path, out / relative.parent / name, kind))
+    targets = [job.target for job in jobs]
+    clashes = sorted({str(target) for target in targets if targets.count(target) > 1})
+    if clashes:
+        raise UserInputError(f"two sources would be written to the same output: {clashes[0]}")
+    return jobs, problems
+
+
+def _kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "photo" if suffix in PHOTO_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | None,
+                reporter: Reporter) -> dict:
+    """Run every job, photos first; returns the summary (outputs, failures, frames, seconds, frames/s)."""
+    from stylectl.pipelines.stylize.frames import stylize_frames
+    from stylectl.pipelines.stylize.video import frame_count
+
+    outputs, failures, totals = [], [], {}
+    for job in jobs:
+        try:
+            totals[job] = frame_count(job.source) if job.kind == "video" else 1
+        except UserInputError as error:
+            failures.append(str(error))
+    pairs = partial(stylize_frames, model, look=look)
+    with reporter.task("stylize (frames)", max(1, sum(totals.values()))) as task:
+        progress = _Progress(task)
+        photos = [job for job in totals if job.kind == "photo"]
+        for job, written in _photos(photos, pairs, max_side, progress, failures):
+            outputs.append({"source": str(job.source), "output": str(job.target), "kind": "photo", **written})
+        for job in (job for job in totals if job.kind == "video"):
+            started, before = time.monotonic(), progress.frames
+            try:
+                written = _video(job, pairs, max_side, progress.frame, reporter)
+            except UserInputError as error:
+                failures.append(str(error))
+                progress.skip(max(0, totals[job] - (progress.frames - before)))
+                continue
+            outputs.append({"source": str(job.source), "output": str(job.target), "kind": "video",
+                            "seconds": round(time.monotonic() - started, 3), **written})
+    seconds = time.monotonic() - progress.started
+    return {"model": model.describe(), "strength": look.strength, "preserve_color": look.preserve_color,
+            "outputs": outputs, "failures": failures, "frames": progress.frames, "seconds": round(seconds, 3),
+            "frames_per_second": progress.frames / seconds if seconds > 0 else None}
+
+
+class _Progress:
+    """Frames written, and the bar: a failed file's frames count as done there, so the bar ends full."""
+
+    def __init__(self, task) -> None:
+        self.task, self.started, self.frames, self.skipped = task, time.monotonic(), 0, 0
+
+    def frame(self) -> None:
+        self.frames += 1
+        self._show()
+
+    def skip(self, count: int) -> None:
+        self.skipped += count
+        self._show()
+
+    def _show(self) -> None:
+        rate = self.frames / max(time.monotonic() - self.started, 1e-9)
+        self.task.update(self.frames + self.skipped, fps=rate)
+
+
+def _photos(jobs: list[Job], pairs, max_side: int | None, progress: _Progress,
+            failures: list[str]) -> Iterator[tuple[Job, dict]]:
+    """Photos streamed through the frame loop like a video's frames, so a folder costs one runtime
+    call per chunk of photos rather than one per photo; a photo that cannot be read is skipped."""
+    from stylectl.pipelines.stylize.photos import read_photo, write_photo
+
+    read: deque = deque()  # the photos handed to the loop and not yet written, in order
+
+    def frames() -> Iterator:
+        for job in jobs:
+            try:
+                photo = read_photo(job.source, max_side)
+            except UserInputError as error:
+                failures.append(str(error))
+                progress.skip(1)
+                continue
+            read.append((job, photo))
+            yield photo.rgb
+
+    for _, stylized in pairs(frames()):
+        job, photo = read.popleft()
+        write_photo(job.target, stylized, photo.alpha)
+        progress.frame()
+        height, width = stylized.shape[:2]
+        yield job, {"frames": 1, "width": width, "height": height, "alpha": photo.alpha is not None}
+
+
+def _video(job: Job, pairs, max_side: int | None, on_frame, reporter: Reporter) -> dict:
+    from stylectl.pipelines.stylize.video import stylize_video
+
+    written = stylize_video(job.source, job.target, pairs, max_side, on_frame)
+    if written["audio_dropped"]:
+        reporter.warn(f"{job.source}: its {written['audio_dropped']} audio was not copied "
+                      f"({job.target.suffix} cannot hold it as it is)")
+    return written
