@@ -551,9 +551,11 @@ class ExportConfig(Section):
     opset: int = Field(18, ge=18, le=24, description="ONNX opset version, 18 to 24: what torch's exporter writes natively "
                        "(it converts lower ones down, which failed for the teacher at 17).")
     parity_min_psnr: float = Field(
-        35.0, description="An fp16 or int8 file further than this PSNR (dB) from its torch source fails. The "
-        "default student's full-integer TFLite file measured 38.2 dB against its PT2E simulation (its global "
-        "context's pooling and multiplies), the legacy student's 46 dB.")
+        30.0, description="An fp16 or int8 file further than this PSNR (dB) from its torch source fails. An int8 "
+        "runtime rounds differently from the float PT2E simulation, and the global context's int8 multiplies "
+        "amplify a flipped rounding: the quickstart's int8 files measured 34.9-36.1 dB against their "
+        "simulations (ONNX on onnxruntime's CPU 35.5-36.1, TFLite 36.0, .pte 34.9-36.0, by thread count), 40.2 "
+        "with the context kept float. 30 dB still fails a broken conversion (a wrong layout or scale: < 20 dB).")
     parity_min_psnr_fp32: float = Field(
         60.0, description="An fp32 file further than this PSNR (dB) from the fp32 student fails.")
     vendor_checks: list[Literal["qnn_htp"]] = Field(
