@@ -14,6 +14,7 @@ onnxruntime's fallback to a CPU-only session (which would hide the vendor's erro
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -32,9 +33,7 @@ EDGE_OPS = {"QuantizeLinear", "DequantizeLinear", "Cast"}
 
 def unavailable() -> str | None:
     """None when the QNN HTP backend can run here; otherwise why not (shown as the verdict)."""
-    try:
-        import onnxruntime_qnn  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("onnxruntime_qnn") is None:
         return "not run (onnxruntime-qnn is not installed)"
     return None
 
