@@ -128,11 +128,14 @@ RULES = (
 def preflight(model: nn.Module, scheme: SchemeConfig, rows: list[dict]) -> dict:
     """Every finding of every rule, the vendor checks' failures, and a verdict per file and target."""
     evidence = Evidence(model, scheme, rows)
+    by_file = {row["file"]: row for row in rows}
     findings = []
     for rule in RULES:
         for where in rule.find(evidence):
+            row = by_file.get(where.split(":")[0]) if rule.scope == "file" else None
             findings += [{"target": target, "rule": rule.name, "scope": rule.scope, "where": where, "why": rule.why,
-                          "source": rule.source, "confirm": rule.confirm} for target in rule.targets]
+                          "source": rule.source, "confirm": rule.confirm} for target in rule.targets
+                         if row is None or TARGETS[target].takes(row)]  # a file counts only where it is loaded
     verdicts = [file_verdict(row, target, findings) for row in rows for target in TARGETS]
     vendor_failures = [f"{verdict['file']} on {verdict['target']}: {verdict['text']}" for verdict in verdicts
                        if verdict["by"] == "vendor" and verdict["ok"] is False]

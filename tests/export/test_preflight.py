@@ -64,6 +64,8 @@ def test_every_file_gets_a_verdict_per_target_from_the_vendor_or_the_rules():
     tflite = verdicts[("c_int8.tflite", "litert_npu")]
     assert tflite["by"] == "rules" and not tflite["ok"] and "float_ops_in_int8_file" in tflite["text"]
     assert verdicts[("c_int8.tflite", "qnn_htp")]["by"] == "n/a"  # the ONNX check does not read TFLite files
+    flagged = {f["target"] for f in result["findings"] if f["rule"] == "float_ops_in_int8_file"}
+    assert flagged == {"nnapi", "litert_npu", "full_int8"}  # not qnn_htp, which does not load that file
     assert verdicts[("a_int8.onnx", "full_int8")]["ok"] and not verdicts[("c_int8.tflite", "full_int8")]["ok"]
     assert verdicts[("b_fp32.onnx", "full_int8")]["by"] == "n/a"
 
