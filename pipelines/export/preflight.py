@@ -139,7 +139,8 @@ def preflight(model: nn.Module, scheme: SchemeConfig, rows: list[dict]) -> dict:
     verdicts = [file_verdict(row, target, findings) for row in rows for target in TARGETS]
     vendor_failures = [f"{verdict['file']} on {verdict['target']}: {verdict['text']}" for verdict in verdicts
                        if verdict["by"] == "vendor" and verdict["ok"] is False]
-    return {"targets": {name: target.label for name, target in TARGETS.items()}, "findings": findings,
+    return {"targets": {name: target.label for name, target in TARGETS.items()},
+            "confirm": {name: target.confirm for name, target in TARGETS.items()}, "findings": findings,
             "findings_per_target": {target: sum(f["target"] == target for f in findings) for target in TARGETS},
             "files": verdicts, "vendor_failures": vendor_failures, "clean": not findings and not vendor_failures,
             "rules": [{"name": rule.name, "targets": list(rule.targets), "why": rule.why, "source": rule.source,
@@ -157,8 +158,7 @@ def file_verdict(row: dict, target: str, findings: list[dict]) -> dict:
         return {**verdict, "by": "vendor", "ok": check["status"] == "compiled", "text": vendor_line(check)}
     applying = sorted({f["rule"] for f in findings if f["target"] == target and _concerns(f, row)})
     text = f"rules: {len(applying)} finding(s) ({', '.join(applying)})" if applying else "rules: clean"
-    return {**verdict, "by": "rules", "ok": not applying,
-            "text": f"{text}; confirm with {TARGETS[target].confirm}" + (f" ({check['reason']})" if check else "")}
+    return {**verdict, "by": "rules", "ok": not applying, "text": text + (f" ({check['reason']})" if check else "")}
 
 
 def _concerns(finding: dict, row: dict) -> bool:

@@ -122,13 +122,14 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
 def npu_section(preflight: dict) -> list[str]:
     """Every exported file's verdict on every NPU target (vendor compiler or rules), then the findings."""
     targets = preflight["targets"]
-    files = list(dict.fromkeys(verdict["file"] for verdict in preflight.get("files", [])))
-    cell = {(verdict["file"], verdict["target"]): verdict for verdict in preflight.get("files", [])}
+    files = list(dict.fromkeys(verdict["file"] for verdict in preflight["files"]))
+    cell = {(verdict["file"], verdict["target"]): verdict for verdict in preflight["files"]}
+    confirm = ["verdict from", *(preflight["confirm"][target] for target in targets)]
     parts = ["<h2>NPU targets</h2>",
-             "<p>Per file and target: the vendor's compiler where it runs here, else the written rules "
-             "(and the tool that would confirm them).</p>",
+             "<p>Per file and target: the vendor's compiler where it runs here, else the written rules; "
+             "\"-\": the target does not load that file.</p>",
              _table(["file", *targets.values()],
-                    [[name, *(_verdict(cell[(name, target)]) for target in targets)] for name in files])]
+                    [confirm] + [[name, *(_verdict(cell[(name, target)]) for target in targets)] for name in files])]
     if preflight["findings"]:
         parts.append(_table(["target", "rule", "where", "why", "confirm with", "source"],
                             [[f["target"], f["rule"], f["where"], f["why"], f.get("confirm", ""), f["source"]]
@@ -137,4 +138,6 @@ def npu_section(preflight: dict) -> list[str]:
 
 
 def _verdict(verdict: dict) -> str:
+    if verdict["by"] == "n/a":
+        return "-"
     return {True: "ok - ", False: "NO - ", None: ""}[verdict["ok"]] + verdict["text"]
