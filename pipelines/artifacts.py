@@ -35,8 +35,7 @@ CACHE_FORMAT = 2
 # quantize 3: every op int8 in the schemes' simulations (quant/full_integer.py), not only the x86 quantizer's.
 # export 2: ONNX files go through the QNN HTP compile check; the pre-flight gives a verdict per file and target.
 # evaluate 3: the reports show those verdicts.
-# prune 1: its fine-tunes do not average weights (student.trainer.ema_decay is for distillation).
-STAGE_REVISIONS = {"prune": 1, "quantize": 3, "export": 2, "evaluate": 3}
+STAGE_REVISIONS = {"quantize": 3, "export": 2, "evaluate": 3}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

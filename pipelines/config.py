@@ -90,8 +90,7 @@ class TrainerConfig(Section):
     ema_decay: float | None = Field(
         None, gt=0, lt=1, description="Keep an exponential moving average of the weights (Lightning's "
         "EMAWeightAveraging): validation, the saved model and later stages use the average, which smooths the "
-        "step-to-step swings of a constant learning rate. 0.99 averages about the last 100 steps; null: off. "
-        "Prune's short fine-tunes never average (their start, the freshly pruned network, would weigh too much).")
+        "step-to-step swings of a constant learning rate. 0.99 averages about the last 100 steps; null: off.")
     log_every_n_steps: int = Field(10, ge=1, description="Write losses to the CSV and TensorBoard logs every N steps.")
     val_every_n_steps: int = Field(
         100, ge=0, description="Run validation on the held-out photos (and write an image grid) every N steps; 0: never."
