@@ -10,6 +10,9 @@ report.json schema, version 1:
         ("torch", "onnx", "tflite", "coreml" or "pte"), "file", and "note" when a file cannot run here
   gates {passed, failures: [text]}
   preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, clean, rules}
+  temporal {clips: [name], frames, size, rows: [{artifact, warping_error, vs_teacher, per_clip {clip: error}}]}:
+        flicker on pan/zoom clips of the held-out photos, the input clips' own row first (added to version 1:
+        a new key, nothing renamed)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ SCHEMA_VERSION = 1
 
 
 def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict,
-                  schemes: list[dict], grid: Path) -> dict:
+                  schemes: list[dict], grid: Path, temporal: dict) -> dict:
     """Write report.json, report.md and the self-contained report.html; return the JSON document."""
     document = {
         "schema_version": SCHEMA_VERSION,
@@ -37,6 +40,7 @@ def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], ga
         "rows": rows,
         "gates": gates,
         "preflight": preflight,
+        "temporal": temporal,
     }
     write_json_atomic(folder / "report.json", document)
     write_atomic(folder / "report.md", markdown(document).encode())
