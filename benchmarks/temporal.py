@@ -75,7 +75,7 @@ def main() -> None:
             teacher = load_teacher(outcomes["train-teacher"].artifact).eval()
             paths = resolve_content(config.data.content, config.data.holdout_fraction).heldout
             photos = eval_batch(paths, SIZE)
-            clips = pan_clips(eval_batch(paths, SOURCE_SCALE * SIZE), SIZE)
+            clips = pan_clips(eval_batch(paths, SOURCE_SCALE * SIZE), SIZE, [path.stem for path in paths])
             sample_columns = {"content": photos, "teacher": predict(teacher, photos)}
             flicker_columns = {"frame": torch.stack([clip.frames[len(clip.frames) // 2 + 1] for clip in clips]),
                                "input clip": _residuals(clips, lambda frames: frames),

@@ -81,11 +81,12 @@ def clip_warping_error(stylized: Tensor, clip: PanClip) -> float:
     return float(masked_error(stylized[1:], warped, mask).mean())
 
 
-def pan_clips(photos: Tensor, size: int) -> list[PanClip]:
-    """One clip per photo [N,3,L,L] (L = SOURCE_SCALE * size: data.eval_batch at that size), the motions taken
-    in turn."""
-    return [make_clip(f"{index} {MOTIONS[index % len(MOTIONS)].name}", photo, size, MOTIONS[index % len(MOTIONS)])
-            for index, photo in enumerate(photos)]
+def pan_clips(photos: Tensor, size: int, names: list[str]) -> list[PanClip]:
+    """One clip per photo [N,3,L,L] (L = SOURCE_SCALE * size: data.eval_batch at that size), named
+    '<name>: <motion>', the motions taken in turn."""
+    motions = [MOTIONS[index % len(MOTIONS)] for index in range(len(photos))]
+    return [make_clip(f"{name}: {motion.name}", photo, size, motion)
+            for name, photo, motion in zip(names, photos, motions)]
 
 
 def flicker_rows(clips: list[PanClip], models: dict[str, Callable[[Tensor], Tensor]],

@@ -129,7 +129,8 @@ def run(ctx: StageContext) -> dict:
 def _flicker(ctx: StageContext, models: list[TorchModel]) -> dict:
     """Warping error of every torch model on one pan/zoom clip per held-out photo, at the evaluation size."""
     size = ctx.config.data.eval_size
-    clips = pan_clips(eval_batch(ctx.images.heldout, SOURCE_SCALE * size), size)
+    photos = ctx.images.heldout
+    clips = pan_clips(eval_batch(photos, SOURCE_SCALE * size), size, [path.stem for path in photos])
     rows = flicker_rows(clips, {entry.name: partial(predict, entry.model) for entry in models}, models[0].name)
     return {"clips": [clip.name for clip in clips], "frames": FRAMES, "size": size, "rows": rows}
 
