@@ -380,6 +380,11 @@ class StudentConfig(Section):
     feature_weight: float = Field(
         0.0, ge=0, description="Weight of feature-map distillation from teacher taps through learned 1x1 adapters."
     )
+    temporal_weight: float = Field(
+        0.0, ge=0, description="Weight of a temporal-consistency loss (flicker in videos): the mean squared difference "
+        "between the student's output on a randomly shifted and zoomed (+-5%) window of each crop and its output on "
+        "the crop, moved the same way (0: off). Costs one more student pass per step; evaluate's warping error "
+        "measures what it buys (~10-100 puts it near the pixel L1 of a trained student).")
     feature_taps: list[str] = Field(
         ["down2", "res_last", "up1"], min_length=1, description="Taps compared: down2, res_last, up1."
     )
@@ -611,6 +616,11 @@ class EvaluateConfig(Section):
     gates: GatesConfig = Field(default_factory=GatesConfig, description="Quality gates for CI.")
 
 
+# Options added after builds were cached: cache keys leave each out while it holds its default, so those builds
+# keep their keys (and stay cached) until a config uses the option.
+KEY_OMITTED_AT_DEFAULT = ("student.temporal_weight",)
+
+
 class RunConfig(Section):
     """One build: a style, its teacher, student, compression, exports and evaluation."""
 
@@ -649,6 +659,26 @@ class RunConfig(Section):
             except UserInputError as error:
                 raise ValueError(f"teacher.onnx: {error}") from None
         return self
+
+    @model_validator(mode="after")
+    def _temporal_room(self) -> "RunConfig":
+        if self.student.temporal_weight and self.data.crop_size < 64:
+            raise ValueError("student.temporal_weight needs data.crop_size >= 64: its moved window keeps 7/8 of "
+                             "the crop and moves within the rest")
+        return self
+
+    def key_values(self) -> dict[str, Any]:
+        """The config as stage cache keys hash it: every value, except the options in KEY_OMITTED_AT_DEFAULT
+        while they hold their defaults."""
+        dumped = self.model_dump(mode="json")
+        for path in KEY_OMITTED_AT_DEFAULT:
+            *parents, leaf = path.split(".")
+            section, model = dumped, self
+            for part in parents:
+                section, model = section[part], getattr(model, part)
+            if getattr(model, leaf) == type(model).model_fields[leaf].default:
+                del section[leaf]
+        return dumped
 
     def per_style(self) -> list["RunConfig"]:
         """One config per style: itself when it has one style, else `<name>-<style>` builds."""

@@ -155,7 +155,7 @@ def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
 def _section_values(config: RunConfig, stage: StageInfo) -> dict[str, Any]:
     """The config values a stage's key hashes: whole sections, or one value by its dotted path
     (`quantize.ship` for the stages that read only that of another stage's section)."""
-    dumped = config.model_dump(mode="json")
+    dumped = config.key_values()
     values = {}
     for path in stage.sections:
         value = dumped

@@ -31,7 +31,7 @@ def test_report_is_self_contained_with_pictures_and_sections(tiny_build):
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG")
-    for heading in ("Gates", "Samples", "Latency against quality", "Artifacts", "Quantization schemes",
+    for heading in ("Gates", "Samples", "Latency against quality", "Artifacts", "Flicker", "Quantization schemes",
                     "NPU targets"):
         assert f"<h2>{heading}" in page
     assert "http://" not in page.split("NPU targets")[0]  # nothing fetched from the network

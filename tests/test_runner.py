@@ -94,6 +94,23 @@ def test_report_has_rows_for_every_artifact(first_run):
     assert "| student int8 (onnx) |" in (outcomes[-1].artifact.folder / "report.md").read_text()
 
 
+def test_report_has_flicker_of_every_torch_model_beside_the_teachers(first_run):
+    _, outcomes = first_run
+    folder = outcomes[-1].artifact.folder
+    temporal = json.loads((folder / "report.json").read_text())["temporal"]
+    assert len(temporal["clips"]) == 3 and temporal["frames"] == 8 and temporal["size"] == 32  # 3 held-out photos
+    rows = {row["artifact"]: row for row in temporal["rows"]}
+    assert list(rows) == ["input clip", "teacher", "student", "pruned student", "int8 student (sim)"]
+    assert rows["teacher"]["vs_teacher"] == 1
+    for row in rows.values():
+        assert set(row["per_clip"]) == set(temporal["clips"])
+        assert 0 < row["warping_error"] < 1
+        assert row["vs_teacher"] == pytest.approx(row["warping_error"] / rows["teacher"]["warping_error"])
+    assert outcomes[-1].artifact.metrics["warping_error"]["student"] == rows["student"]["warping_error"]
+    markdown = (folder / "report.md").read_text()
+    assert "| artifact | warping error | x teacher |" in markdown and "| input clip |" in markdown
+
+
 def test_second_run_skips_everything(first_run):
     checkpoints, _ = first_run
     outcomes = run_stages(_config(), plan_chain(None, None, None), checkpoints, PlainReporter())

@@ -89,3 +89,19 @@ def test_a_replaced_onnx_teacher_at_the_same_path_re_runs_train_teacher(tmp_path
         export_onnx(TransformerNet(width=4, res_blocks=1).eval(), 32, 18, path, dynamic_size=True)
         keys.append(_keys(_config(use_onnx)))
     assert _changed(*keys) == {"train-teacher"}
+
+
+def test_temporal_weight_keys_the_stages_that_train_with_it_and_is_left_out_at_its_default():
+    """Distill and the prune fine-tunes that reuse its loss re-run when it is set (quantize hashes the whole
+    student section); while it is 0 the keys' values lack it, so builds cached before the option existed
+    keep their keys."""
+    def bigger_crops(data):
+        data["data"]["crop_size"] = 64
+
+    def temporal(data):
+        bigger_crops(data)
+        data["student"]["temporal_weight"] = 10.0
+
+    assert _changed(_keys(_config(bigger_crops)), _keys(_config(temporal))) == {"distill", "prune", "quantize"}
+    assert "temporal_weight" not in _config(bigger_crops).key_values()["student"]
+    assert _config(temporal).key_values()["student"]["temporal_weight"] == 10.0

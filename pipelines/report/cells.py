@@ -49,3 +49,17 @@ def gate_worst(row: dict) -> str:
         return "-"
     where = f" ({row['worst_artifact']})" if row["worst_artifact"] else ""
     return with_unit(row["worst"], row["unit"]) + where
+
+
+FLICKER_NOTE = ("Flicker: warping error (Lai et al. 2018), the mean squared difference (0-1 range) between each "
+                "stylized frame and the previous one moved by the clip's exact motion, on pixels seen in both; "
+                "lower is steadier. Clips: a window panning or zooming across each held-out photo.")
+
+
+def flicker_table(temporal: dict) -> tuple[list[str], list[list[str]]]:
+    """The flicker table's header and rows: each model's mean warping error, its ratio to the teacher's,
+    then each clip's."""
+    header = ["artifact", "warping error", "x teacher", *temporal["clips"]]
+    rows = [[row["artifact"], format_value(row["warping_error"]), format_value(row["vs_teacher"]),
+             *(format_value(row["per_clip"][clip]) for clip in temporal["clips"])] for row in temporal["rows"]]
+    return header, rows

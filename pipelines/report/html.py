@@ -1,6 +1,6 @@
 """report.html: one self-contained page (images inlined as data URIs) a reviewer reads at a
 glance: the sample grid, latency against quality with the Pareto front, the artifact
-table, the quantization scheme comparison, the gates and the NPU pre-flight."""
+table, flicker on pan/zoom clips, the quantization scheme comparison, the gates and the NPU pre-flight."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import base64
 import html
 import io
 
-from stylectl.pipelines.report.cells import COLUMNS, HEADERS, format_value, gate_worst, with_unit
+from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, flicker_table, format_value,
+                                             gate_worst, with_unit)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
@@ -109,6 +110,9 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     notes = [f"{row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
     if notes:
         parts.append("<p>Not measured here: " + "; ".join(html.escape(note) for note in notes) + "</p>")
+    temporal = document["temporal"]
+    parts += ["<h2>Flicker</h2>", f"<p>{html.escape(FLICKER_NOTE)} {temporal['frames']} frames at "
+              f"{temporal['size']}px.</p>", _table(*flicker_table(temporal))]
     parts += ["<h2>Quantization schemes</h2>", _table(
         ["scheme", "description", "PSNR vs fp32", "PSNR vs teacher", "SSIM vs teacher", "weights KB"],
         [[row["name"], row["description"], format_value(row["psnr_vs_fp32"]), format_value(row["psnr_vs_teacher"]),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from stylectl.pipelines.export.preflight import markdown as preflight_markdown
-from stylectl.pipelines.report.cells import COLUMNS, HEADERS, format_value, gate_worst, with_unit
+from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, flicker_table, format_value,
+                                             gate_worst, with_unit)
 
 
 def markdown(document: dict) -> str:
@@ -24,6 +25,10 @@ def markdown(document: dict) -> str:
     lines += ["| " + " | ".join(format_value(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
     notes = [f"- {row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
     lines += ["", "Not measured here:", *notes] if notes else []
+    header, rows = flicker_table(document["temporal"])
+    lines += ["", f"{FLICKER_NOTE} {document['temporal']['frames']} frames at {document['temporal']['size']}px.", "",
+              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     gates = document["gates"]
     lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
     if gates.get("results"):

@@ -11,6 +11,9 @@ report.json schema, version 1:
   gates {passed, failures: [text]}
   preflight: the export stage's NPU pre-flight {targets, findings, findings_per_target, files (a verdict per
     file and target: vendor compiler or rules), vendor_failures, clean, rules}
+  temporal {clips: [name], frames, size, rows: [{artifact, warping_error, vs_teacher, per_clip {clip: error}}]}:
+        flicker on pan/zoom clips of the held-out photos, the input clips' own row first (added to version 1:
+        a new key, nothing renamed)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ SCHEMA_VERSION = 1
 
 
 def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], gates: dict, preflight: dict,
-                  schemes: list[dict], grid: Path) -> dict:
+                  schemes: list[dict], grid: Path, temporal: dict) -> dict:
     """Write report.json, report.md and the self-contained report.html; return the JSON document."""
     document = {
         "schema_version": SCHEMA_VERSION,
@@ -38,6 +41,7 @@ def write_reports(folder: Path, build: str, settings: dict, rows: list[dict], ga
         "rows": rows,
         "gates": gates,
         "preflight": preflight,
+        "temporal": temporal,
     }
     write_json_atomic(folder / "report.json", document)
     write_atomic(folder / "report.md", markdown(document).encode())

@@ -1,12 +1,15 @@
 """evaluate: quality, size and speed of every artifact of the build, on held-out photos.
 
 Rows: the teacher, the distilled student, the pruned student and the shipped quantization scheme (in
-torch), then the teacher's ONNX file and every exported file, each in its own runtime.
+torch), then the teacher's ONNX file and every exported file, each in its own runtime. Flicker: the torch
+models' warping error on short pan/zoom clips made from the held-out photos (measure/pan_clips.py), beside
+the input clips' own; the teacher's is the reference.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -18,6 +21,7 @@ from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.latency import BOUNDARY
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
+from stylectl.pipelines.measure.pan_clips import FRAMES, SOURCE_SCALE, flicker_rows, pan_clips
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
@@ -90,6 +94,8 @@ def run(ctx: StageContext) -> dict:
         outputs[entry.name] = predict(entry.model, heldout)
         rows.append(_torch_row(entry, config.data.eval_size, score(outputs[entry.name])))
 
+    temporal = _flicker(ctx, models)
+
     export = ctx.inputs["export"]
     candidates = [_teacher_candidate(ctx, teacher, heldout, score.reference, rows[0]["mmacs"])]
     candidates += [Candidate(_student_file_name(row), row["format"], row["variant"], row["options"],
@@ -115,8 +121,18 @@ def run(ctx: StageContext) -> dict:
                     "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
     write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
-                  schemes=ctx.inputs["quantize"].metrics["schemes"], grid=ctx.out_dir / GRID)
-    return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates}
+                  schemes=ctx.inputs["quantize"].metrics["schemes"], grid=ctx.out_dir / GRID, temporal=temporal)
+    return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates,
+            "warping_error": {row["artifact"]: row["warping_error"] for row in temporal["rows"]}}
+
+
+def _flicker(ctx: StageContext, models: list[TorchModel]) -> dict:
+    """Warping error of every torch model on one pan/zoom clip per held-out photo, at the evaluation size."""
+    size = ctx.config.data.eval_size
+    photos = ctx.images.heldout
+    clips = pan_clips(eval_batch(photos, SOURCE_SCALE * size), size, [path.stem for path in photos])
+    rows = flicker_rows(clips, {entry.name: partial(predict, entry.model) for entry in models}, models[0].name)
+    return {"clips": [clip.name for clip in clips], "frames": FRAMES, "size": size, "rows": rows}
 
 
 def _torch_models(ctx: StageContext, teacher: nn.Module) -> list[TorchModel]:

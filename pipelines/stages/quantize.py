@@ -51,7 +51,8 @@ def run(ctx: StageContext) -> dict:
                 for name, target in targets.items() for metric in (psnr, ssim)}
 
     def train(prepared) -> float:
-        student_settings = config.student.model_copy(update={"feature_weight": 0.0})
+        # the prepared graph was traced at one size (no moved frames) and has no feature taps
+        student_settings = config.student.model_copy(update={"feature_weight": 0.0, "temporal_weight": 0.0})
         loss = DistillationLoss(prepared, teacher, student_settings,
                                 style_tensor(config.style.image, config.style.size))
         qat_crops = RandomCropDataset(photos, size, scheme.qat_steps * scheme.qat_batch_size,

@@ -1,5 +1,6 @@
 """What the student is taught: the teacher's pixels, its VGG features, its inner features,
-the Gram matrices of its output, and (optionally) the style image's Gram matrices.
+the Gram matrices of its output, (optionally) the style image's Gram matrices, and to move with
+the scene (temporal_loss.py: no flicker in videos).
 
 Feature distillation compares named intermediate outputs ("taps") of the two networks; a
 learned 1x1 conv per tap maps the student's narrower features to the teacher's width. The
@@ -18,6 +19,7 @@ from stylectl.pipelines.config import StudentConfig
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.train.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
+from stylectl.pipelines.train.temporal_loss import temporal_loss
 
 
 class _Recorder:
@@ -105,5 +107,7 @@ class DistillationLoss(nn.Module):
                 F.mse_loss(self.adapters[name](self.student_features.outputs[name]),
                            self.teacher_features.outputs[name].detach())
                 for name in self.adapters)
+        if settings.temporal_weight:
+            terms["temporal"] = settings.temporal_weight * temporal_loss(self.student, batch, output)
         terms["total"] = sum(terms.values())
         return terms, output, target

@@ -1,0 +1,109 @@
+"""Flicker as temporal warping error (Lai et al., "Learning Blind Video Temporal Consistency", ECCV 2018).
+
+For each pair of consecutive frames, the previous *stylized* frame is warped by the motion of the *input*
+frames and compared with the current stylized frame: the mean squared difference (0-1 pixel range, channels
+averaged) over the pixels visible in both frames; a clip's error is the mean over its frame pairs. A model that
+follows the scene scores the input clip's own error (resampling only); shimmer and crawling texture add to it.
+
+Warping is torch's `grid_sample` (bilinear, pixel centres at align_corners=False). Motion comes either from how
+a clip was made (`pan_clips.py`: exact, no estimator) or, for real clips (`warping_error`), from OpenCV's DIS
+optical flow with the forward-backward consistency check of Ruder et al. (2016) that Lai et al. use to mark
+occluded pixels. Only that check and the pixel/grid coordinate conversion are written here by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# Ruder et al.'s occlusion test: |b + f|^2 > ALPHA (|b|^2 + |f|^2) + BETA (flows in pixels)
+CONSISTENCY_ALPHA, CONSISTENCY_BETA = 0.01, 0.5
+
+
+def sample(image: Tensor, grid: Tensor) -> Tensor:
+    """`image` [N,C,H,W] read bilinearly at `grid` [N,h,w,2] (x, y in -1..1, pixel centres at +-(1 - 1/size))."""
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def inside(grid: Tensor, height: int, width: int) -> Tensor:
+    """[N,1,h,w] mask of the grid points between the outermost pixel centres of an HxW image: a point
+    outside them was not in that frame (it entered the view), so it has nothing to be compared with."""
+    limit = torch.tensor([1 - 1 / width, 1 - 1 / height], dtype=grid.dtype) + 1e-6
+    return (grid.abs() <= limit).all(dim=-1)[:, None]
+
+
+def masked_error(current: Tensor, warped_previous: Tensor, mask: Tensor) -> Tensor:
+    """Per frame [N]: mean squared difference over the kept pixels, channels averaged (nan if none kept)."""
+    squared = (current - warped_previous).pow(2).mean(dim=1, keepdim=True)
+    kept = mask.to(squared.dtype)
+    return (squared * kept).sum(dim=(1, 2, 3)) / kept.sum(dim=(1, 2, 3))
+
+
+def pixel_grid(flow: np.ndarray) -> Tensor:
+    """[1,H,W,2] normalized sampling grid for p + flow(p), from an HxWx2 flow in pixels."""
+    height, width = flow.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    x = (2 * (xs + flow[..., 0]) + 1) / width - 1
+    y = (2 * (ys + flow[..., 1]) + 1) / height - 1
+    return torch.from_numpy(np.stack([x, y], axis=-1))[None]
+
+
+def _tensor(frame: np.ndarray) -> Tensor:
+    """HxWx3 uint8 -> [1,3,H,W] float in 0..1."""
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"frames must be HxWx3 uint8 arrays, got {frame.dtype} {frame.shape}")
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255
+
+
+class DisFlow:
+    """Backward flow and its non-occluded mask between two input frames, with OpenCV's DIS estimator."""
+
+    def __init__(self) -> None:
+        import cv2  # lazily: only real clips need OpenCV
+
+        self._cv2 = cv2
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def gray(self, frame: np.ndarray) -> np.ndarray:
+        return self._cv2.cvtColor(np.ascontiguousarray(frame), self._cv2.COLOR_RGB2GRAY)
+
+    def grid_and_mask(self, previous_gray: np.ndarray, current_gray: np.ndarray) -> tuple[Tensor, Tensor]:
+        """Where each current pixel was in the previous frame (a sampling grid), and which pixels are
+        visible in both: inside the previous frame and passing the forward-backward check."""
+        backward = self._dis.calc(current_gray, previous_gray, None)  # current(p) ~ previous(p + backward(p))
+        forward = self._dis.calc(previous_gray, current_gray, None)   # previous(q) ~ current(q + forward(q))
+        grid = pixel_grid(backward)
+        height, width = backward.shape[:2]
+        forward_there = sample(torch.from_numpy(forward).permute(2, 0, 1)[None], grid)  # forward at p + backward(p)
+        back = torch.from_numpy(backward).permute(2, 0, 1)[None]
+        mismatch = (back + forward_there).pow(2).sum(dim=1, keepdim=True)
+        scale = back.pow(2).sum(dim=1, keepdim=True) + forward_there.pow(2).sum(dim=1, keepdim=True)
+        consistent = mismatch <= CONSISTENCY_ALPHA * scale + CONSISTENCY_BETA
+        return grid, consistent & inside(grid, height, width)
+
+
+def warping_error(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Warping error of a real clip: `pairs` yields (input frame, stylized frame), both HxWx3 uint8 and the
+    same size, in order. Motion is DIS optical flow between the input frames; only the previous pair is kept,
+    so clips of any length stream through. Frame pairs with no pixel visible in both frames are skipped.
+    Raises ValueError for fewer than two frames or mismatched sizes."""
+    flow = DisFlow()
+    previous_gray, previous_stylized = None, None
+    total, counted = 0.0, 0
+    for frame, stylized in pairs:
+        if frame.shape != stylized.shape:
+            raise ValueError(f"input frame {frame.shape} and stylized frame {stylized.shape} differ in size")
+        gray, current = flow.gray(frame), _tensor(stylized)
+        if previous_gray is not None:
+            grid, mask = flow.grid_and_mask(previous_gray, gray)
+            error = float(masked_error(current, sample(previous_stylized, grid), mask)[0])
+            if not np.isnan(error):
+                total, counted = total + error, counted + 1
+        previous_gray, previous_stylized = gray, current
+    if previous_gray is None or counted == 0:
+        raise ValueError("warping error needs at least two frames that overlap")
+    return total / counted
