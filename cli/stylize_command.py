@@ -32,6 +32,8 @@ def stylize(
     max_side: Optional[int] = typer.Option(None, "--max-side", min=8, help="Shrink inputs so their longest side "
                                                                            "is at most this."),
     threads: int = typer.Option(1, "--threads", min=1, help="Runtime threads (the report times 1)."),
+    measure: bool = typer.Option(False, "--measure", help="Also measure each video's flicker: the warping error "
+                                                          "of the stylized clip and of the input clip (DIS flow)."),
     set_: options.Overrides = options.SetOpt,
     checkpoints: Path = options.CheckpointsOpt,
     as_json: bool = options.JsonOpt,
@@ -51,7 +53,7 @@ def stylize(
     chosen = resolve_model(model, variant, file_format, checkpoints, threads, set_ or [])
     reporter = make_reporter(plain or None)
     reporter.line(f"model: {chosen.path} ({chosen.file_format}, {chosen.describe()['runtime']})")
-    summary = stylize_all(jobs, chosen, Look(strength, preserve_color), max_side, reporter)
+    summary = stylize_all(jobs, chosen, Look(strength, preserve_color), max_side, reporter, measure)
     summary["failures"] = problems + summary["failures"]
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -59,6 +61,10 @@ def stylize(
         rate = summary["frames_per_second"]
         print(f"stylized {len(summary['outputs'])} file(s), {summary['frames']} frame(s) in {summary['seconds']:.1f}s"
               + (f" ({rate:.2f} frames/s)" if rate else "") + f" -> {out}")
+        for row in summary["outputs"]:
+            flicker = row.get("warping_error", {})
+            if "stylized" in flicker:
+                print(f"{row['output']}: warping error {flicker['stylized']:.5f} (input clip {flicker['input']:.5f})")
     if summary["failures"]:
         raise UserInputError("\n".join(summary["failures"]))
 

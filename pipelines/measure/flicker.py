@@ -91,19 +91,32 @@ def warping_error(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
     same size, in order. Motion is DIS optical flow between the input frames; only the previous pair is kept,
     so clips of any length stream through. Frame pairs with no pixel visible in both frames are skipped.
     Raises ValueError for fewer than two frames or mismatched sizes."""
-    flow = DisFlow()
-    previous_gray, previous_stylized = None, None
-    total, counted = 0.0, 0
+    meter = WarpingErrorMeter()
     for frame, stylized in pairs:
+        meter.add(frame, stylized)
+    return meter.value()
+
+
+class WarpingErrorMeter:
+    """`warping_error` fed one pair at a time, for loops that consume the frames themselves (stylize)."""
+
+    def __init__(self) -> None:
+        self.flow = DisFlow()
+        self.previous_gray, self.previous_stylized = None, None
+        self.total, self.counted = 0.0, 0
+
+    def add(self, frame: np.ndarray, stylized: np.ndarray) -> None:
         if frame.shape != stylized.shape:
             raise ValueError(f"input frame {frame.shape} and stylized frame {stylized.shape} differ in size")
-        gray, current = flow.gray(frame), _tensor(stylized)
-        if previous_gray is not None:
-            grid, mask = flow.grid_and_mask(previous_gray, gray)
-            error = float(masked_error(current, sample(previous_stylized, grid), mask)[0])
+        gray, current = self.flow.gray(frame), _tensor(stylized)
+        if self.previous_gray is not None:
+            grid, mask = self.flow.grid_and_mask(self.previous_gray, gray)
+            error = float(masked_error(current, sample(self.previous_stylized, grid), mask)[0])
             if not np.isnan(error):
-                total, counted = total + error, counted + 1
-        previous_gray, previous_stylized = gray, current
-    if previous_gray is None or counted == 0:
-        raise ValueError("warping error needs at least two frames that overlap")
-    return total / counted
+                self.total, self.counted = self.total + error, self.counted + 1
+        self.previous_gray, self.previous_stylized = gray, current
+
+    def value(self) -> float:
+        if self.previous_gray is None or self.counted == 0:
+            raise ValueError("warping error needs at least two frames that overlap")
+        return self.total / self.counted

@@ -65,8 +65,9 @@ def _kind(path: Path) -> str | None:
 
 
 def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | None,
-                reporter: Reporter) -> dict:
-    """Run every job, photos first; returns the summary (outputs, failures, frames, seconds, frames/s)."""
+                reporter: Reporter, measure: bool = False) -> dict:
+    """Run every job, photos first; returns the summary (outputs, failures, frames, seconds, frames/s).
+    With `measure`, each video's row also holds its flicker (warping error, measure/flicker.py)."""
     from stylectl.pipelines.stylize.frames import stylize_frames
     from stylectl.pipelines.stylize.video import frame_count
 
@@ -85,7 +86,7 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
         for job in (job for job in totals if job.kind == "video"):
             started, before = time.monotonic(), progress.frames
             try:
-                written = _video(job, pairs, max_side, progress.frame, reporter)
+                written = _video(job, pairs, max_side, progress.frame, reporter, measure)
             except UserInputError as error:
                 failures.append(str(error))
                 progress.skip(max(0, totals[job] - (progress.frames - before)))
@@ -144,10 +145,30 @@ def _photos(jobs: list[Job], pairs, max_side: int | None, progress: _Progress,
         yield job, {"frames": 1, "width": width, "height": height, "alpha": photo.alpha is not None}
 
 
-def _video(job: Job, pairs, max_side: int | None, on_frame, reporter: Reporter) -> dict:
+def _video(job: Job, pairs, max_side: int | None, on_frame, reporter: Reporter, measure: bool) -> dict:
     from stylectl.pipelines.stylize.video import stylize_video
 
-    written = stylize_video(job.source, job.target, pairs, max_side, on_frame)
+    if not measure:
+        return _audio_warning(job, stylize_video(job.source, job.target, pairs, max_side, on_frame), reporter)
+    from stylectl.pipelines.measure.flicker import WarpingErrorMeter
+
+    stylized, source = WarpingErrorMeter(), WarpingErrorMeter()
+
+    def measured(frames):
+        for frame, output in pairs(frames):
+            stylized.add(frame, output)
+            source.add(frame, frame)  # the input clip's own error: what the camera's motion leaves
+            yield frame, output
+
+    written = stylize_video(job.source, job.target, measured, max_side, on_frame)
+    try:
+        written["warping_error"] = {"stylized": stylized.value(), "input": source.value()}
+    except ValueError as error:  # a one-frame clip has no motion to measure
+        written["warping_error"] = {"not_measured": str(error)}
+    return _audio_warning(job, written, reporter)
+
+
+def _audio_warning(job: Job, written: dict, reporter: Reporter) -> dict:
     if written["audio_dropped"]:
         reporter.warn(f"{job.source}: its {written['audio_dropped']} audio was not copied "
                       f"({job.target.suffix} cannot hold it as it is)")

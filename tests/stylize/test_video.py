@@ -84,3 +84,15 @@ def test_undecodable_video_is_named_exit_2(cli, tmp_path, invert_files):
     code, _, err = cli("stylize", tmp_path / "bad.mp4", "--model", invert_files["fixed"], "-o", tmp_path / "out")
     assert code == 2 and "bad.mp4" in err.splitlines()[-1] and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_measure_reports_the_flicker_of_the_stylized_and_the_input_clip(cli, tmp_path, invert_files):
+    """Each frame of the clip is 15 grey levels brighter than the last, so the input clip's warping error
+    is (15/255)^2; the inverting model moves every pixel by the same amounts, so its clip's error equals it."""
+    make_clip(tmp_path / "clip.mp4", audio=False)
+    code, out, err = cli("stylize", tmp_path / "clip.mp4", "--model", invert_files["fixed"], "-o", tmp_path / "out",
+                         "--json", "--measure")
+    assert code == 0, err
+    flicker = json.loads(out)["outputs"][0]["warping_error"]
+    assert flicker["input"] == pytest.approx((15 / 255) ** 2, rel=0.2)
+    assert flicker["stylized"] == pytest.approx(flicker["input"], rel=0.02)
