@@ -64,7 +64,8 @@ def _export_one(file_format: str, variant: str, source: ExportSource, path: Path
         elif file_format == "onnx" and "qnn_htp" in settings.vendor_checks:
             from stylectl.pipelines.export import qnn_htp
 
-            row["vendor"] = {qnn_htp.TARGET: qnn_htp.check(path, variant, heldout, settings.qnn_soc)}
+            with converter_output_silenced():  # QNN's native libraries print to stdout, which --json reserves
+                row["vendor"] = {qnn_htp.TARGET: qnn_htp.check(path, variant, heldout, settings.qnn_soc)}
     except Exception as error:  # noqa: BLE001 - a failed variant becomes a row, the others still run
         _remove(path)
         row.update(status="failed", reason=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
