@@ -18,9 +18,9 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from stylectl.pipelines.measure.latency import run_onnx, run_session
 from stylectl.pipelines.measure.metrics import psnr
 
 TARGET = "qnn_htp"
@@ -41,8 +41,6 @@ def unavailable() -> str | None:
 def check(path: Path, variant: str, images: torch.Tensor, soc: str) -> dict:
     """The vendor's verdict on one ONNX file: status (compiled, partial, failed), where its nodes
     run, and the simulated NPU's PSNR against onnxruntime's CPU provider on `images`."""
-    import onnxruntime
-
     reason = unavailable()
     if reason:
         return {"target": TARGET, "soc": soc, "tool": "onnxruntime-qnn", "status": "not run", "reason": reason}
@@ -51,9 +49,7 @@ def check(path: Path, variant: str, images: torch.Tensor, soc: str) -> dict:
     try:
         session = _session(path, fp16=variant != "int8", soc=SOCS[soc])
         placed = placement(session)
-        name = session.get_inputs()[0].name
-        simulated = _outputs(session, name, images)
-        reference = _outputs(onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]), name, images)
+        simulated, reference = run_session(session, images), run_onnx(path, images)
     except Exception as error:  # noqa: BLE001 - the vendor's refusal is the result
         return {**result, "status": "failed", "reason": str(error).strip().splitlines()[0]}
     on_qnn, on_cpu = placed.get(QNN, Counter()), _cpu_compute(placed)
@@ -111,10 +107,6 @@ def _cpu_compute(placed: dict[str, Counter]) -> Counter:
 
 def _compute(ops: Counter) -> int:
     return sum(count for op, count in ops.items() if op not in EDGE_OPS)
-
-
-def _outputs(session, name: str, images: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate([session.run(None, {name: image[None].numpy()})[0] for image in images]))
 
 
 def _version() -> str:

@@ -31,7 +31,11 @@ def ort_session(path: Path, threads: int):
 
 def run_onnx(path: Path, images: torch.Tensor, threads: int = 1) -> torch.Tensor:
     """Outputs of an ONNX file for a batch, one image per call."""
-    session = ort_session(path, threads)
+    return run_session(ort_session(path, threads), images)
+
+
+def run_session(session, images: torch.Tensor) -> torch.Tensor:
+    """Outputs of an open onnxruntime session (any execution provider) for a batch, one image per call."""
     name = session.get_inputs()[0].name
     outputs = [session.run(None, {name: image[None].numpy()})[0] for image in images]
     return torch.from_numpy(np.concatenate(outputs))
