@@ -94,29 +94,33 @@ def warping_error(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
     meter = WarpingErrorMeter()
     for frame, stylized in pairs:
         meter.add(frame, stylized)
-    return meter.value()
+    return meter.values()[0]
 
 
 class WarpingErrorMeter:
-    """`warping_error` fed one pair at a time, for loops that consume the frames themselves (stylize)."""
+    """`warping_error` fed one frame at a time, for loops that consume the frames themselves (stylize).
+    Several clips that move with the same input frames (a stylized clip and the input clip itself) are
+    measured with one optical flow per frame: `add(frame, *clips)`, then `values()`, one per clip."""
 
-    def __init__(self) -> None:
+    def __init__(self, clips: int = 1) -> None:
         self.flow = DisFlow()
-        self.previous_gray, self.previous_stylized = None, None
-        self.total, self.counted = 0.0, 0
+        self.previous_gray, self.previous = None, [None] * clips
+        self.totals, self.counted = [0.0] * clips, [0] * clips
 
-    def add(self, frame: np.ndarray, stylized: np.ndarray) -> None:
-        if frame.shape != stylized.shape:
-            raise ValueError(f"input frame {frame.shape} and stylized frame {stylized.shape} differ in size")
-        gray, current = self.flow.gray(frame), _tensor(stylized)
+    def add(self, frame: np.ndarray, *clips: np.ndarray) -> None:
+        for stylized in clips:
+            if frame.shape != stylized.shape:
+                raise ValueError(f"input frame {frame.shape} and stylized frame {stylized.shape} differ in size")
+        gray, current = self.flow.gray(frame), [_tensor(stylized) for stylized in clips]
         if self.previous_gray is not None:
             grid, mask = self.flow.grid_and_mask(self.previous_gray, gray)
-            error = float(masked_error(current, sample(self.previous_stylized, grid), mask)[0])
-            if not np.isnan(error):
-                self.total, self.counted = self.total + error, self.counted + 1
-        self.previous_gray, self.previous_stylized = gray, current
+            for index, (now, before) in enumerate(zip(current, self.previous)):
+                error = float(masked_error(now, sample(before, grid), mask)[0])
+                if not np.isnan(error):
+                    self.totals[index], self.counted[index] = self.totals[index] + error, self.counted[index] + 1
+        self.previous_gray, self.previous = gray, current
 
-    def value(self) -> float:
-        if self.previous_gray is None or self.counted == 0:
+    def values(self) -> list[float]:
+        if self.previous_gray is None or not all(self.counted):
             raise ValueError("warping error needs at least two frames that overlap")
-        return self.total / self.counted
+        return [total / counted for total, counted in zip(self.totals, self.counted)]

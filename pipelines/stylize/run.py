@@ -152,17 +152,17 @@ def _video(job: Job, pairs, max_side: int | None, on_frame, reporter: Reporter, 
         return _audio_warning(job, stylize_video(job.source, job.target, pairs, max_side, on_frame), reporter)
     from stylectl.pipelines.measure.flicker import WarpingErrorMeter
 
-    stylized, source = WarpingErrorMeter(), WarpingErrorMeter()
+    meter = WarpingErrorMeter(clips=2)
 
     def measured(frames):
         for frame, output in pairs(frames):
-            stylized.add(frame, output)
-            source.add(frame, frame)  # the input clip's own error: what the camera's motion leaves
+            meter.add(frame, output, frame)  # and the input clip's own error: what the camera's motion leaves
             yield frame, output
 
     written = stylize_video(job.source, job.target, measured, max_side, on_frame)
     try:
-        written["warping_error"] = {"stylized": stylized.value(), "input": source.value()}
+        stylized, source = meter.values()
+        written["warping_error"] = {"stylized": stylized, "input": source}
     except ValueError as error:  # a one-frame clip has no motion to measure
         written["warping_error"] = {"not_measured": str(error)}
     return _audio_warning(job, written, reporter)
