@@ -134,7 +134,8 @@ def preflight(model: nn.Module, scheme: SchemeConfig, rows: list[dict]) -> dict:
         for where in rule.find(evidence):
             row = by_file.get(where.split(":")[0]) if rule.scope == "file" else None
             findings += [{"target": target, "rule": rule.name, "scope": rule.scope, "where": where, "why": rule.why,
-                          "source": rule.source, "confirm": rule.confirm} for target in rule.targets
+                          "source": rule.source, "confirm": rule.confirm, "file": row and row["file"]}
+                         for target in rule.targets
                          if row is None or TARGETS[target].takes(row)]  # a file counts only where it is loaded
     verdicts = [file_verdict(row, target, findings) for row in rows for target in TARGETS]
     vendor_failures = [f"{verdict['file']} on {verdict['target']}: {verdict['text']}" for verdict in verdicts
@@ -163,7 +164,7 @@ def file_verdict(row: dict, target: str, findings: list[dict]) -> dict:
 
 def _concerns(finding: dict, row: dict) -> bool:
     if finding["scope"] == "file":
-        return finding["where"].split(":")[0] == row["file"]
+        return finding["file"] == row["file"]
     return finding["scope"] == "model" or row["variant"] == "int8"
 
 
