@@ -28,9 +28,8 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86Induct
 
 ANNOTATION = "quantization_annotation"
 ACTIVATIONS = {torch.ops.aten.relu.default, torch.ops.aten.relu_.default, torch.ops.aten.hardtanh.default}
-FUSES_ACTIVATION = {torch.ops.aten.conv2d.default, torch.ops.aten.add.Tensor, torch.ops.aten.batch_norm.default,
-                    torch.ops.aten._native_batch_norm_legit_no_training.default}
 BATCH_NORMS = {torch.ops.aten.batch_norm.default, torch.ops.aten._native_batch_norm_legit_no_training.default}
+FUSES_ACTIVATION = {torch.ops.aten.conv2d.default, torch.ops.aten.add.Tensor, *BATCH_NORMS}
 LAYOUT_OPS = {torch.ops.aten.upsample_nearest2d.vec, torch.ops.aten.upsample_nearest2d.default,
               torch.ops.aten.pixel_shuffle.default}
 
