@@ -20,7 +20,6 @@ Writes benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,6 @@ from pathlib import Path
 
 import torch
 
-from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.export import executorch as pte_format
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
@@ -37,24 +35,16 @@ from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.to_onnx import export_onnx
-from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report.cells import machine
-from stylectl.pipelines.runner import plan_chain, run_stages
 
-from results import publish
+from results import built_chain, publish
 
 ROUNDS, RUNS, WARMUP, THREADS = 5, 20, 5, 1
 HERE = Path(__file__).parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("configs/quickstart.yaml"))
-    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
-    args = parser.parse_args()
-    config = load_config(args.config)
-    outcomes = {o.stage: o.artifact for o in run_stages(config, plan_chain(None, None, None), args.checkpoints,
-                                                        PlainReporter())}
+    args, config, outcomes = built_chain(__doc__.splitlines()[0])
     size, export = config.data.eval_size, outcomes["export"].folder
     image = torch.rand(3, size, size)
     classic = TransformerNet(width=32, res_blocks=5, norm="instance").eval()

@@ -18,7 +18,6 @@ Writes benchmarks/RESULTS-stylize.md.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -30,16 +29,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylectl.pipelines.config_loader import load_config
-from stylectl.pipelines.progress import PlainReporter
 from stylectl.pipelines.report.cells import machine
-from stylectl.pipelines.runner import plan_chain, run_stages
 from stylectl.pipelines.stylize.frames import CHUNK, stylize_frames
 from stylectl.pipelines.stylize.look import Look
 from stylectl.pipelines.stylize.model import from_file, from_stage_folder
 from stylectl.pipelines.stylize.video import stylize_video
 
-from results import publish
+from results import built_chain, publish
 
 ROUNDS, WARMUP, CLIP_RUNS, THREADS = 7, 1, 2, 1
 CLIP_SECONDS, CLIP_RATE, CLIP_SIZE = 10, 30, (854, 480)
@@ -48,13 +44,7 @@ PHOTO = HERE.parent / "pipelines" / "assets" / "photos" / "gcompris_brandenburg_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("configs/quickstart.yaml"))
-    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
-    args = parser.parse_args()
-    config = load_config(args.config)
-    outcomes = {o.stage: o.artifact for o in run_stages(config, plan_chain(None, None, None), args.checkpoints,
-                                                        PlainReporter())}
+    args, config, outcomes = built_chain(__doc__.splitlines()[0])
     models = {"student int8 (tflite)": from_stage_folder(outcomes["export"].folder, "int8", "tflite", THREADS),
               "teacher fp32 (onnx)": from_file(outcomes["evaluate"].path("teacher_fp32.onnx"), THREADS)}
     photo = _photo(512)
