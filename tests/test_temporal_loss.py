@@ -36,6 +36,16 @@ def test_zero_for_the_identity_and_positive_for_a_model_that_sees_position():
     assert temporal_loss(vignette, batch, vignette(batch)) > 1e-4
 
 
+def test_the_target_output_gets_no_gradient():
+    """Only the moved frame's output is pulled: the crop's output stays where the pixel loss puts it."""
+    batch = torch.rand(2, 3, 64, 64)
+    model = nn.Conv2d(3, 3, 3, padding=1)
+    output = model(batch).detach().requires_grad_()
+    temporal_loss(model, batch, output).backward()
+    assert output.grad is None
+    assert model.weight.grad.abs().sum() > 0
+
+
 def test_the_term_is_on_only_with_its_weight_and_trains_the_student():
     torch.manual_seed(0)
     student, teacher = StudentNet(**student_params(0.25, 1, 1.0)), TransformerNet(width=4, res_blocks=1).eval()

@@ -6,6 +6,12 @@ model's output on that frame should equal its output on the crop, moved the same
 inside the crop, so every pixel of it has a counterpart (the overlap is the whole moved frame); pixels that
 enter the view in a real pan are what the crop's margin around the window holds.
 
+The target (the output on the crop, moved) is held fixed: no gradient flows into it. That output is
+what the pixel loss anchors to the teacher; when the temporal term could also pull it towards its moved
+copies, it smoothed the student away from the teacher (1.4-2 dB PSNR for a given drop in flicker,
+benchmarks/RESULTS-temporal.md). With the target fixed, only the moved frame's output is pulled towards
+the anchored one.
+
 Shift and zoom ranges are those of a hand-held clip's frame-to-frame motion (evaluate's pan clips move 2-3
 pixels and zoom 2% per frame); the moved frame keeps 7/8 of the crop's side, rounded to a multiple of 8 so
 every student shape accepts it.
@@ -40,12 +46,12 @@ def moved_frame_size(crop: int) -> int:
 
 def temporal_loss(model: nn.Module, batch: Tensor, output: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Mean squared difference between `model` on a randomly moved frame of each crop and `output` (the model
-    on the crop) moved the same way; both branches get gradients. 0 for any model that commutes with
-    resampling (identity, per-pixel colour maps)."""
+    on the crop) moved the same way, as a fixed target. 0 for any model that commutes with resampling
+    (identity, per-pixel colour maps)."""
     count, channels, height, width = batch.shape
     frame = moved_frame_size(min(height, width))
     moves = random_moves(count, height, width, frame, generator).to(batch)
     grid = F.affine_grid(moves, [count, channels, frame, frame], align_corners=False)
     moved = F.grid_sample(batch, grid, mode="bilinear", align_corners=False)
-    expected = F.grid_sample(output, grid, mode="bilinear", align_corners=False)
+    expected = F.grid_sample(output.detach(), grid, mode="bilinear", align_corners=False)
     return F.mse_loss(model(moved), expected)
