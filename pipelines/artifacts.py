@@ -35,8 +35,10 @@ CACHE_FORMAT = 2
 # quantize 3: every op int8 in the schemes' simulations (quant/full_integer.py), not only the x86 quantizer's.
 # export 2: ONNX files go through the QNN HTP compile check; the pre-flight gives a verdict per file and target.
 # evaluate 3: the reports show those verdicts, and flicker (warping error on pan/zoom clips of the held-out photos).
+# quantize 4: global average pools quantized on their own scale (quant/pooled_scale.py), in the simulations
+#   and in the .pte and .tflite quantizers; export and evaluate follow through the quantize outputs' digests.
 # distill 1: the temporal-consistency term's target (the output on the crop, moved) gets no gradient.
-STAGE_REVISIONS = {"distill": 1, "quantize": 3, "export": 2, "evaluate": 3}
+STAGE_REVISIONS = {"distill": 1, "quantize": 4, "export": 2, "evaluate": 3}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

@@ -37,6 +37,7 @@ from torchao.quantization.pt2e.quantizer import get_module_name_filter
 
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.quant.pooled_scale import give_pools_own_scale
 from stylectl.pipelines.quant.schemes import layer_overrides, quantization_config
 
 
@@ -68,7 +69,8 @@ def xnnpack_quantizer(scheme: SchemeConfig) -> XNNPACKQuantizer:
 
 class SchemeQuantizer(XNNPACKQuantizer):
     """XNNPACKQuantizer whose per-layer configs reach convs: each layer is annotated with its own
-    config before the global one runs (which then skips what is annotated)."""
+    config before the global one runs (which then skips what is annotated). Pooled means get their
+    own scale, as in the quantize stage's simulation (quant/pooled_scale.py)."""
 
     def __init__(self, overrides: dict) -> None:
         super().__init__()
@@ -77,7 +79,9 @@ class SchemeQuantizer(XNNPACKQuantizer):
     def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
         for name, config in self.overrides.items():
             self._annotate_all_patterns(model, config, _in_layer(name))
-        return super().annotate(model)
+        super().annotate(model)
+        give_pools_own_scale(model, self.global_config.output_activation)
+        return model
 
 
 def _in_layer(name: str):

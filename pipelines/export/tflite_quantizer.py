@@ -1,4 +1,5 @@
-"""litert-torch's PT2E quantizer, plus the residual adds it misses on current torch.
+"""litert-torch's PT2E quantizer, plus the residual adds it misses on current torch, and pooled
+means on their own scale (quant/pooled_scale.py), as in the quantize stage's simulation.
 
 Its add annotator finds adds by `source_fn_stack` metadata, which `torch.export` in torch
 2.13 no longer records, so every `x + block(x)` stayed float: the int8 file dequantized
@@ -14,6 +15,8 @@ from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
 from litert_torch.quantize.pt2e_quantizer_utils import get_input_act_qspec, get_output_act_qspec
 from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
+from stylectl.pipelines.quant.pooled_scale import give_pools_own_scale
+
 ADD_TARGETS = (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
 
 
@@ -23,7 +26,10 @@ class ResidualAddQuantizer(PT2EQuantizer):
     def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
         if self.global_config is not None and self.global_config.input_activation is not None:
             annotate_tensor_adds(model, self.global_config)
-        return super().annotate(model)
+        super().annotate(model)
+        if self.global_config is not None and self.global_config.output_activation is not None:
+            give_pools_own_scale(model, self.global_config.output_activation)
+        return model
 
 
 def annotate_tensor_adds(model: torch.fx.GraphModule, config) -> None:

@@ -26,6 +26,8 @@ import torch
 from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec, get_module_name_filter
 from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
+from stylectl.pipelines.quant.pooled_scale import give_pools_own_scale
+
 ANNOTATION = "quantization_annotation"
 ACTIVATIONS = {torch.ops.aten.relu.default, torch.ops.aten.relu_.default, torch.ops.aten.hardtanh.default}
 BATCH_NORMS = {torch.ops.aten.batch_norm.default, torch.ops.aten._native_batch_norm_legit_no_training.default}
@@ -35,7 +37,8 @@ LAYOUT_OPS = {torch.ops.aten.upsample_nearest2d.vec, torch.ops.aten.upsample_nea
 
 
 class FullIntegerQuantizer(X86InductorQuantizer):
-    """The x86 annotations, then every op they leave float (`complete`)."""
+    """The x86 annotations, then every op they leave float (`complete`), with pooled means on their own
+    scale (pooled_scale.py)."""
 
     def __init__(self, activation_spec, layer_specs: dict[str, object], output_spec) -> None:
         super().__init__()
@@ -46,6 +49,7 @@ class FullIntegerQuantizer(X86InductorQuantizer):
     def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
         super().annotate(model)
         complete(model, self.activation_spec, self.layer_specs, self.output_spec)
+        give_pools_own_scale(model, self.activation_spec)
         return model
 
 
