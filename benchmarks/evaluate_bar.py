@@ -9,7 +9,8 @@ this process and in alternating rounds so machine drift hits every file alike:
   and int8 ExecuTorch programs (XNNPACK), each through its format's `time` (one latency boundary:
   NumPy input in, NumPy output out, measure/latency.py);
 - ONNX Runtime's quantize_static file of the same student (the quantize stage's reference).
-Then the QNN HTP compile check (issue 19): the export stage's verdict on each ONNX file, and
+Then each exported file's parity against its torch source (from the export manifest), and the QNN
+HTP compile check (issue 19): the export stage's verdict on each ONNX file, and
 the same check on the quantize_static file, so both int8 files are judged by Qualcomm's compiler.
 Quality (PSNR vs the teacher the student learned from, held-out photos) comes from the
 evaluate and quantize stages' manifests.
@@ -67,7 +68,18 @@ def main() -> None:
             print(f"round {round_index + 1}/{ROUNDS} done", file=sys.stderr)
     latency = {name: statistics.median(values) for name, values in medians.items()}
     text = _table(config, outcomes, latency, count_macs(classic, size), count_macs(student, size), args)
-    publish(text + _qnn_table(config, outcomes), HERE / "RESULTS.md")
+    publish(text + _parity_table(outcomes) + _qnn_table(config, outcomes), HERE / "RESULTS.md")
+
+
+def _parity_table(outcomes) -> str:
+    """The export stage's parity of every file that ran here, against the torch model it must reproduce."""
+    lines = ["## Parity (issue 19)", "",
+             "Each exported file's output on the held-out photos against its torch source, as the export stage "
+             "measured it (fp32 files: the fp32 student; int8 files: the PT2E simulation their own runtime's "
+             "quantizer built from the shipped scheme).", "", "| file | parity PSNR | max abs error |", "|---|---|---|"]
+    lines += [f"| {row['file']} | {row['parity_psnr']:.2f} dB | {row['parity_max_abs']:.4f} |"
+              for row in outcomes["export"].metrics["rows"] if row.get("parity_psnr") is not None]
+    return "\n".join(lines) + "\n\n"
 
 
 def _qnn_table(config, outcomes) -> str:
