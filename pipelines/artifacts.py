@@ -37,8 +37,10 @@ CACHE_FORMAT = 2
 # evaluate 3: the reports show those verdicts, and flicker (warping error on pan/zoom clips of the held-out photos).
 # quantize 4: global average pools quantized on their own scale (quant/pooled_scale.py), in the simulations
 #   and in the .pte and .tflite quantizers; export and evaluate follow through the quantize outputs' digests.
+# quantize 5, export 3: ONNX files (the exported ones, and the quantize stage's ORT reference and
+#   comparisons) write spatial means as GlobalAveragePool, not ReduceMean (models/to_onnx.py).
 # distill 1: the temporal-consistency term's target (the output on the crop, moved) gets no gradient.
-STAGE_REVISIONS = {"distill": 1, "quantize": 4, "export": 2, "evaluate": 3}
+STAGE_REVISIONS = {"distill": 1, "quantize": 5, "export": 3, "evaluate": 3}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
 

@@ -383,8 +383,9 @@ class StudentConfig(Section):
     temporal_weight: float = Field(
         0.0, ge=0, description="Weight of a temporal-consistency loss (flicker in videos): the mean squared difference "
         "between the student's output on a randomly shifted and zoomed (+-5%) window of each crop and its output on "
-        "the crop, moved the same way (0: off). Costs one more student pass per step; evaluate's warping error "
-        "measures what it buys (~10-100 puts it near the pixel L1 of a trained student).")
+        "the crop, moved the same way and held fixed (0: off). Costs one more student pass per step; evaluate's "
+        "warping error measures what it buys (quickstart, weight 1: half the teacher's flicker at ~0.4 dB PSNR, "
+        "benchmarks/RESULTS-temporal.md).")
     feature_taps: list[str] = Field(
         ["down2", "res_last", "up1"], min_length=1, description="Taps compared: down2, res_last, up1."
     )

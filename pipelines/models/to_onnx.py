@@ -51,6 +51,41 @@ def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path, dynam
                                         input_names=["image"], output_names=["stylized"], verbose=False,
                                         dynamic_shapes=shapes)
             program.save(str(tmp))
+        _global_pools(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _global_pools(path: Path) -> None:
+    """Rewrite each mean over both spatial axes of a 4-D tensor (how the exporter writes
+    adaptive_avg_pool2d(1): ReduceMean, axes [-2, -1], keepdims) as GlobalAveragePool, in place.
+
+    The same function, but onnxruntime's CPU provider has an int8 kernel for a GlobalAveragePool
+    between DequantizeLinear and QuantizeLinear (QLinearGlobalAveragePool) and none for ReduceMean,
+    which ran the global context's six full-size means in float: on the quickstart's int8 file
+    6.9 -> 5.3 ms per image (1 thread, 7 alternating rounds), output unchanged (max difference 0).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    shapes = onnx.shape_inference.infer_shapes(model)
+    ranks = {value.name: len(value.type.tensor_type.shape.dim)
+             for value in [*shapes.graph.value_info, *shapes.graph.input] if value.type.tensor_type.HasField("shape")}
+    constants = {tensor.name: numpy_helper.to_array(tensor).tolist() for tensor in model.graph.initializer}
+    rewritten = False
+    for node in model.graph.node:
+        keepdims = next((attribute.i for attribute in node.attribute if attribute.name == "keepdims"), 1)
+        if (node.op_type == "ReduceMean" and len(node.input) == 2 and ranks.get(node.input[0]) == 4 and keepdims
+                and sorted(constants.get(node.input[1], [])) in ([-2, -1], [2, 3])):
+            node.op_type = "GlobalAveragePool"
+            del node.input[1:]
+            del node.attribute[:]
+            rewritten = True
+    if rewritten:
+        used = {name for node in model.graph.node for name in node.input}
+        kept = [tensor for tensor in model.graph.initializer if tensor.name in used]
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(kept)
+        onnx.save(model, str(path))
