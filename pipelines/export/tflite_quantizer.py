@@ -14,6 +14,7 @@ import torch
 from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
 from litert_torch.quantize.pt2e_quantizer_utils import get_input_act_qspec, get_output_act_qspec
 from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+from torchao.quantization.pt2e.quantizer.quantizer import Q_ANNOTATION_KEY
 
 from stylectl.pipelines.quant.pooled_scale import give_pools_own_scale
 
@@ -35,12 +36,12 @@ class ResidualAddQuantizer(PT2EQuantizer):
 def annotate_tensor_adds(model: torch.fx.GraphModule, config) -> None:
     """Annotate every not-yet-annotated add of two tensors with the config's activation spec."""
     for node in model.graph.nodes:
-        if node.target not in ADD_TARGETS or "quantization_annotation" in node.meta:
+        if node.target not in ADD_TARGETS or Q_ANNOTATION_KEY in node.meta:
             continue
         operands = node.args[:2]
         if not all(isinstance(operand, torch.fx.Node) for operand in operands):
             continue  # a tensor plus a Python scalar: nothing to observe on the scalar side
-        node.meta["quantization_annotation"] = QuantizationAnnotation(
+        node.meta[Q_ANNOTATION_KEY] = QuantizationAnnotation(
             input_qspec_map={operand: get_input_act_qspec(config) for operand in operands},
             output_qspec=get_output_act_qspec(config),
             _annotated=True,

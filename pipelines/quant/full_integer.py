@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import torch
 from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec, get_module_name_filter
+from torchao.quantization.pt2e.quantizer.quantizer import Q_ANNOTATION_KEY
 from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
 from stylectl.pipelines.quant.pooled_scale import give_pools_own_scale
 
-ANNOTATION = "quantization_annotation"
 ACTIVATIONS = {torch.ops.aten.relu.default, torch.ops.aten.relu_.default, torch.ops.aten.hardtanh.default}
 BATCH_NORMS = {torch.ops.aten.batch_norm.default, torch.ops.aten._native_batch_norm_legit_no_training.default}
 FUSES_ACTIVATION = {torch.ops.aten.conv2d.default, torch.ops.aten.add.Tensor, *BATCH_NORMS}
@@ -66,14 +66,14 @@ def complete(model: torch.fx.GraphModule, spec, layer_specs: dict[str, object], 
         node_spec = next((layer_spec for in_layer, layer_spec in layers if in_layer(node)), spec)
         if node.op != "call_function" or not _is_activation(node) or node.target in BATCH_NORMS or node_spec is None:
             continue
-        annotation = node.meta.setdefault(ANNOTATION, QuantizationAnnotation(_annotated=True))
+        annotation = node.meta.setdefault(Q_ANNOTATION_KEY, QuantizationAnnotation(_annotated=True))
         for source in node.all_input_nodes:
             if _is_activation(source) and source not in annotation.input_qspec_map and not _fused(source, node):
                 annotation.input_qspec_map[source] = output_spec if (source, node) in image_edges else node_spec
         if node.target in LAYOUT_OPS and annotation.output_qspec is None:
             annotation.output_qspec = SharedQuantizationSpec((node.args[0], node))
     for result in _outputs(model):
-        annotation = result.meta.get(ANNOTATION)
+        annotation = result.meta.get(Q_ANNOTATION_KEY)
         if annotation is not None and annotation.output_qspec is None:
             annotation.output_qspec = output_spec
 

@@ -13,7 +13,7 @@ pixel of that channel. On the quickstart's pruned student, XNNPACK int8:
 | the input's scale (the quantizers' default) | 34.7 dB | 39.8 dB |
 | their own scale (this module) | 36.7 dB | 40.7 dB |
 
-Latency did not change (8.0 ms both; the runtimes' int8 pooling requantizes to any output scale:
+Latency did not change (8.0 ms both, one measurement each; the runtimes' int8 pooling requantizes to any output scale:
 XNNPACK's global average pooling, onnxruntime's QLinearGlobalAveragePool, TFLite's MEAN).
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import torch
 from torchao.quantization.pt2e.quantizer import SharedQuantizationSpec
+from torchao.quantization.pt2e.quantizer.quantizer import Q_ANNOTATION_KEY
 
-ANNOTATION = "quantization_annotation"
 POOLS = {torch.ops.aten.adaptive_avg_pool2d.default, torch.ops.aten.mean.dim}
 
 
@@ -30,7 +30,7 @@ def give_pools_own_scale(model: torch.fx.GraphModule, spec) -> None:
     """Every annotated pool whose output shares its input's scale gets `spec` (a fresh observer) instead.
     Pools left unannotated (kept float) stay as they are."""
     for node in model.graph.nodes:
-        annotation = node.meta.get(ANNOTATION)
+        annotation = node.meta.get(Q_ANNOTATION_KEY)
         if node.target in POOLS and annotation is not None and isinstance(annotation.output_qspec,
                                                                           SharedQuantizationSpec):
             annotation.output_qspec = spec
