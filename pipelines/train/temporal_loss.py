@@ -8,9 +8,9 @@ enter the view in a real pan are what the crop's margin around the window holds.
 
 The target (the output on the crop, moved) is held fixed: no gradient flows into it. That output is
 what the pixel loss anchors to the teacher; when the temporal term could also pull it towards its moved
-copies, it smoothed the student away from the teacher (at weight 1: 1.66 dB PSNR for 0.36x the teacher's flicker,
-where the fixed target costs 0.23 dB for 0.51x; benchmarks/RESULTS-temporal-forms.md). With the target fixed, only the moved frame's output is pulled towards
-the anchored one.
+copies, it smoothed the student away from the teacher (at weight 1: 1.66 dB PSNR for 0.36x the
+teacher's flicker, where the fixed target costs 0.23 dB for 0.51x; benchmarks/RESULTS-temporal-forms.md).
+With the target fixed, only the moved frame's output is pulled towards the anchored one.
 
 Shift and zoom ranges are those of a hand-held clip's frame-to-frame motion (evaluate's pan clips move 2-3
 pixels and zoom 2% per frame); the moved frame keeps 7/8 of the crop's side, rounded to a multiple of 8 so
