@@ -84,6 +84,13 @@ LEVERS: dict[str, list[str]] = {
     "+ adversarial": [*LEGACY, "student.adversarial.enabled=true"],
     "default + 1/8 stage + kernel 5": ["student.blocks=2", "student.low_blocks=2", "student.kernel=5"],
     "default + dilation 2": ["student.dilation=2"],
+    "+ skip": [*LEGACY, "student.skip=true"],
+    "default + skip": ["student.skip=true"],
+    # capacity: how far width alone moves a teacher, over the MAC budget (the row says so)
+    **{f"default at width {width}": [f"student.width={width}"] for width in (1.5, 2)},
+    "default + 1/8 stage + kernel 5 + dilation 2": ["student.blocks=2", "student.low_blocks=2", "student.kernel=5",
+                                                    "student.dilation=2"],
+    "default + skip + MSE": ["student.skip=true", "student.pixel_loss=l2"],
     "default + teacher Gram loss": ["student.teacher_gram_weight=1e-6"],
     # the same term on 2 of the 8 crops per step: 40 steps took 42 s against 31 s pixel-only and 106 s on all 8
     "default + teacher Gram on 2 crops": ["student.teacher_gram_weight=1e-6", "student.teacher_gram_crops=2"],
@@ -162,6 +169,11 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true",
                         help="only time each student architecture's fp32 ONNX file (fresh weights) against the "
                              "classic teacher; writes RESULTS-fidelity-latency.md unless --output is given")
+    parser.add_argument("--build-prefix", default="fidelity",
+                        help="builds are named PREFIX-<teacher>; two runs at once need different prefixes (a build "
+                             "is locked while it runs); copy checkpoints/<build>/train-teacher to reuse a teacher")
+    parser.add_argument("--no-latency", action="store_true",
+                        help="quality columns only: no export or timing of the legacy and default rows")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
@@ -169,6 +181,8 @@ def main() -> None:
         publish(_latency_markdown(_time_fresh_architectures(args.config)),
                 args.output or HERE / "RESULTS-fidelity-latency.md")
         return
+    # grids of a run written elsewhere than RESULTS-fidelity.md are named after its file, so they sit beside the main ones
+    grid_prefix = f"{args.output.stem.removeprefix('RESULTS-fidelity-')}-" if args.output else ""
     args.output = args.output or HERE / "RESULTS-fidelity.md"
     steps = [f"student.steps={args.steps}"] if args.steps else []
     teachers = [name for name in args.teachers.split(",") if name]  # "" runs --ablation rows alone
@@ -193,9 +207,9 @@ def main() -> None:
     exports: dict[str, Path] = {}  # variant -> its export folder (one per architecture)
     rows, grids, latency, failures = [], {}, {}, []
     for teacher_name, variant, overrides in plan:
-        config = load_config(args.config, [f"name=fidelity-{_slug(teacher_name)}", *TEACHERS[teacher_name],
+        config = load_config(args.config, [f"name={args.build_prefix}-{_slug(teacher_name)}", *TEACHERS[teacher_name],
                                            *steps, *overrides])
-        needs_files = variant in VARIANTS and variant not in exports
+        needs_files = variant in VARIANTS and variant not in exports and not args.no_latency
         outcomes = run_stages(config, plan_stage("export" if needs_files else "distill"), args.checkpoints,
                               PlainReporter())
         by_stage = {outcome.stage: outcome.artifact for outcome in outcomes}
@@ -208,7 +222,7 @@ def main() -> None:
         images = eval_batch(photos, 256)
         columns = grids.setdefault(teacher_name, {"content": images, "teacher": predict(teacher, images)})
         columns[variant] = predict(student, images)
-        save_grid(columns, HERE / "fidelity" / f"{_slug(teacher_name)}.png")
+        save_grid(columns, HERE / "fidelity" / f"{grid_prefix}{_slug(teacher_name)}.png")
         if needs_files:
             failures += [f"{teacher_name} / {variant}: {failure}" for failure in by_stage["export"].metrics["failures"]]
             exports[variant] = by_stage["export"].folder

@@ -349,6 +349,9 @@ class StudentConfig(Section):
         True, description="Global context in every block: a per-channel scale and shift learned from the "
         "features' global mean and mean square, which is how instance-normalized teachers see the whole photo; "
         "built from average pooling, multiplies, adds and 1x1 convs that int8 NPUs run.")
+    skip: bool = Field(
+        False, description="Add the half-resolution encoder features to the decoder's (a U-Net skip, one add): the "
+        "content's fine edges reach the output without squeezing through the 1/4-resolution bottleneck.")
     steps: int = Field(2000, ge=1, le=10_000_000, description="Optimizer steps.")
     batch_size: int = Field(8, ge=1, le=4096, description="Crops per step (per device).")
     lr: float = Field(2e-3, gt=0, description="Adam learning rate.")

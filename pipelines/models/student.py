@@ -55,7 +55,7 @@ def _round_channels(value: float) -> int:
 
 
 def student_params(width: float, blocks: int, expansion: float, head: str = "pixel_shuffle", kernel: int = 3,
-                   low_blocks: int = 0, context: bool = False, dilation: int = 1) -> dict:
+                   low_blocks: int = 0, context: bool = False, dilation: int = 1, skip: bool = False) -> dict:
     """StudentNet kwargs from the YAML's student.* sizes and options."""
     bottleneck = _round_channels(BASE_DOWN[1] * width)
     up = [_round_channels(c * width) for c in BASE_UP]
@@ -72,13 +72,14 @@ def student_params(width: float, blocks: int, expansion: float, head: str = "pix
         "dilation": dilation,
         "low": [low, *low_mid] if low_blocks else [],
         "context": [_round_channels(mid / 4) for mid in block_mid + low_mid] if context else [],
+        "skip": skip,
     }
 
 
 def student_params_for(settings: "StudentConfig") -> dict:
     """StudentNet kwargs for a config's `student:` section: the one place its options reach the net."""
     return student_params(settings.width, settings.blocks, settings.expansion, settings.head, settings.kernel,
-                          settings.low_blocks, settings.context, settings.dilation)
+                          settings.low_blocks, settings.context, settings.dilation, settings.skip)
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True,
@@ -207,16 +208,18 @@ class StudentNet(nn.Module):
 
     def __init__(self, stem: int, down: Sequence[int], block_mid: Sequence[int], up: Sequence[int],
                  head: str = "conv", kernel: int = 3, low: Sequence[int] = (), context: Sequence[int] = (),
-                 dilation: int = 1):
+                 dilation: int = 1, skip: bool = False):
         super().__init__()
         up_stages = 2 if head == "conv" else 1
         blocks = len(block_mid) + max(len(low) - 1, 0)
         if (head not in HEADS or len(down) != 2 or len(up) != up_stages or not block_mid or kernel % 2 == 0
-                or len(context) not in (0, blocks) or dilation < 1):
+                or len(context) not in (0, blocks) or dilation < 1 or (skip and up[0] != down[0])):
             raise ValueError(f"student needs a head in {HEADS}, 2 down, {up_stages} up, >= 1 block widths, an odd "
-                             f"kernel, a context width per block or none and a dilation >= 1, got {head=}, {down=}, "
-                             f"{up=}, {block_mid=}, {kernel=}, {low=}, {context=}, {dilation=}")
+                             f"kernel, a context width per block or none, a dilation >= 1 and, with a skip, as many "
+                             f"up[0] as down[0] channels, got {head=}, {down=}, {up=}, {block_mid=}, {kernel=}, "
+                             f"{low=}, {context=}, {dilation=}, {skip=}")
         self.head_kind, self.kernel, self.dilation, self.has_context = head, kernel, dilation, bool(context)
+        self.skip = skip
         hidden = list(context) or [0] * blocks
         self.stem = conv_bn(3, stem, 3)
         self.down1 = _down(stem, down[0])
@@ -234,7 +237,10 @@ class StudentNet(nn.Module):
             self.shuffle = nn.PixelShuffle(SHUFFLE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.up1(self.low(self.blocks(self.down2(self.down1(self.stem(x))))))
+        half = self.down1(self.stem(x))
+        x = self.up1(self.low(self.blocks(self.down2(half))))
+        if self.skip:
+            x = x + half
         if self.head_kind == "conv":
             return torch.sigmoid(self.head(self.up2(x)))
         return self.shuffle(torch.sigmoid(self.head(x)))
@@ -256,6 +262,7 @@ class StudentNet(nn.Module):
                      *(block.expand.conv.out_channels for block in self.low.blocks)]
                     if isinstance(self.low, LowStage) else []),
             "context": [block.context.mean.out_channels for block in self._all_blocks()] if self.has_context else [],
+            "skip": self.skip,
         }
 
     def _all_blocks(self) -> list[InvertedResidual]:
@@ -264,10 +271,13 @@ class StudentNet(nn.Module):
     def equalization_pairs(self) -> list[tuple[str, str]]:
         """Consecutive convs with only ReLU / nearest upsampling between them, for cross-layer
         equalization. Convs feeding a residual add are left out: scaling one branch of an add
-        would change the sum, and so are the depthwise -> project pairs of blocks with global
-        context, whose statistics would change with the scaling."""
+        would change the sum (so are down1's and up1's outputs with a skip), and so are the
+        depthwise -> project pairs of blocks with global context, whose statistics would change
+        with the scaling."""
         pairs = [("stem.conv", "down1.depthwise.conv"), ("down1.depthwise.conv", "down1.pointwise.conv"),
                  ("down1.pointwise.conv", "down2.depthwise.conv"), ("down2.depthwise.conv", "down2.pointwise.conv")]
+        if self.skip:  # down1's output also feeds the skip's add, and so does up1's
+            pairs.remove(("down1.pointwise.conv", "down2.depthwise.conv"))
         blocks = [f"blocks.{index}" for index in range(len(self.blocks))]
         if isinstance(self.low, LowStage):
             pairs += [("low.down.depthwise.conv", "low.down.pointwise.conv")]
@@ -277,11 +287,10 @@ class StudentNet(nn.Module):
             if not self.has_context:
                 pairs.append((f"{block}.depthwise.conv", f"{block}.project.conv"))
         pairs.append(("up1.depthwise.conv", "up1.pointwise.conv"))
+        after_up1 = "up2.depthwise.conv" if self.head_kind == "conv" else "head"
+        pairs += [] if self.skip else [("up1.pointwise.conv", after_up1)]
         if self.head_kind == "conv":
-            pairs += [("up1.pointwise.conv", "up2.depthwise.conv"), ("up2.depthwise.conv", "up2.pointwise.conv"),
-                      ("up2.pointwise.conv", "head")]
-        else:
-            pairs.append(("up1.pointwise.conv", "head"))
+            pairs += [("up2.depthwise.conv", "up2.pointwise.conv"), ("up2.pointwise.conv", "head")]
         return pairs
 
     def feature_taps(self) -> dict[str, nn.Module]:

@@ -9,7 +9,7 @@ from stylectl.pipelines.models.student import StudentNet
 from stylectl.pipelines.models.teacher import TransformerNet
 
 TINY_STUDENT = {"stem": 8, "down": [8, 12], "block_mid": [16, 16], "up": [8, 8], "head": "conv", "kernel": 3,
-                "dilation": 1, "low": [], "context": []}
+                "dilation": 1, "low": [], "context": [], "skip": False}
 
 
 def trained_student() -> StudentNet:

@@ -7,10 +7,10 @@ from stylectl.pipelines.models.cost import count_macs
 from stylectl.pipelines.models.student import StudentNet, student_params, student_params_for
 from stylectl.pipelines.models.teacher import TransformerNet
 
-LEGACY = {"kernel": 3, "dilation": 1, "low": [], "context": []}
+LEGACY = {"kernel": 3, "dilation": 1, "low": [], "context": [], "skip": False}
 TINY = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8, 4], "head": "conv", **LEGACY}
 TINY_SHUFFLE = {"stem": 4, "down": [8, 12], "block_mid": [16, 8], "up": [8], "head": "pixel_shuffle", **LEGACY}
-TINY_WIDE = {**TINY_SHUFFLE, "kernel": 5, "dilation": 2, "low": [16, 24, 20], "context": [8, 4, 8, 8]}
+TINY_WIDE = {**TINY_SHUFFLE, "kernel": 5, "dilation": 2, "low": [16, 24, 20], "context": [8, 4, 8, 8], "skip": True}
 
 
 def default_student() -> StudentNet:
@@ -154,3 +154,35 @@ def test_dilation_widens_the_receptive_field_at_the_same_cost():
     plain, dilated = StudentNet(**TINY_SHUFFLE), StudentNet(**{**TINY_SHUFFLE, "dilation": 2})
     assert count_macs(dilated, 64) == count_macs(plain, 64)
     assert _pixels_seen_by_the_corner(dilated) > _pixels_seen_by_the_corner(plain)
+
+
+class _Silenced(nn.Module):
+    """Stands in for down2: nothing passes through the 1/4-resolution bottleneck."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 12, x.shape[2] // 2, x.shape[3] // 2)
+
+
+@pytest.mark.parametrize("head", ["conv", "pixel_shuffle"])
+def test_skip_carries_the_image_past_the_bottleneck_for_one_add(head):
+    torch.manual_seed(0)
+    params = TINY if head == "conv" else TINY_SHUFFLE
+    plain, skipped = StudentNet(**params).eval(), StudentNet(**{**params, "skip": True}).eval()
+    assert count_macs(skipped, 64) == count_macs(plain, 64)  # an add, no conv
+    images = torch.rand(2, 3, 32, 32)
+    for student in (plain, skipped):
+        student.down2 = _Silenced()
+    plain_out, skipped_out = plain(images), skipped(images)
+    assert torch.allclose(plain_out[0], plain_out[1])  # without the skip, the image never reaches the output
+    assert not torch.allclose(skipped_out[0], skipped_out[1], atol=1e-3)
+
+
+def test_skip_keeps_the_convs_feeding_its_add_out_of_equalization():
+    pairs = StudentNet(**{**TINY_SHUFFLE, "skip": True}).equalization_pairs()
+    assert ("down1.pointwise.conv", "down2.depthwise.conv") not in pairs and ("up1.pointwise.conv", "head") not in pairs
+    assert ("down1.pointwise.conv", "down2.depthwise.conv") in StudentNet(**TINY_SHUFFLE).equalization_pairs()
+
+
+def test_skip_needs_matching_channels():
+    with pytest.raises(ValueError, match="skip"):
+        StudentNet(**{**TINY_SHUFFLE, "up": [12], "skip": True})

@@ -45,6 +45,18 @@ def test_macs_target_is_reached_in_steps_and_the_result_rebuilds(importance):
     assert all(channels % 4 == 0 for channels in spec_of(student).params["block_mid"])
 
 
+def test_a_skip_student_prunes_both_sides_of_its_add_alike():
+    torch.manual_seed(0)
+    student = StudentNet(**student_params(1.0, 2, 1.5, skip=True)).eval()
+    list(prune_steps(student, PruneConfig(ratio=0.5, schedule_steps=1), 64, lambda: None))
+    params = spec_of(student).params
+    assert params["skip"] and params["up"][0] == params["down"][0]  # torch-pruning coupled them through the add
+    rebuilt = build_model(spec_of(student))
+    rebuilt.load_state_dict(student.state_dict())
+    image = torch.rand(1, 3, 64, 64)
+    assert torch.allclose(rebuilt.eval()(image), student(image))
+
+
 def test_channel_target_and_global_allocation():
     student = _student()
     list(prune_steps(student, PruneConfig(target="channels", ratio=0.25, allocation="global"), 64, lambda: None))
