@@ -101,9 +101,15 @@ LEVERS: dict[str, list[str]] = {
         "student.teacher_gram_crops=2", "student.teacher_gram_start=200"] for weight in (0.15, 0.5)},
     # the saved student is the moving average of its weights over about the last 100 steps
     "default + EMA 0.99": ["student.trainer.ema_decay=0.99"],
+    "default at lr 5e-4": ["student.lr=0.0005"],
 }
 # Feature-map distillation needs a torch teacher's inner features (an ONNX teacher has none).
-TORCH_TEACHER_LEVERS: dict[str, list[str]] = {"+ feature-map KD": [*LEGACY, "student.feature_weight=0.01"]}
+TORCH_TEACHER_LEVERS: dict[str, list[str]] = {"+ feature-map KD": [*LEGACY, "student.feature_weight=0.01"],
+                                              "default + feature-map KD": ["student.feature_weight=0.01"],
+                                              "default + feature-map KD 0.1": ["student.feature_weight=0.1"],
+                                              "default + feature-map KD + EMA 0.99": [
+                                                  "student.feature_weight=0.01", "student.trainer.ema_decay=0.99"]}
+TORCH_TEACHERS = ("instance", "batch")
 
 
 def _slug(name: str) -> str:
@@ -194,7 +200,10 @@ def main() -> None:
             parser.error(f"unknown lever(s) {unknown}; choose from {[*LEVERS, *TORCH_TEACHER_LEVERS]}")
         plan += [(teacher, lever, LEVERS[lever]) for teacher in args.ablation_teachers.split(",")
                  for lever in chosen if lever in LEVERS]
-        plan += [("instance", lever, TORCH_TEACHER_LEVERS[lever]) for lever in chosen if lever in TORCH_TEACHER_LEVERS]
+        # feature maps need a torch teacher: the ablation's torch teachers, or the InstanceNorm one if it names none
+        torch_teachers = [name for name in args.ablation_teachers.split(",") if name in TORCH_TEACHERS] or ["instance"]
+        plan += [(teacher, lever, TORCH_TEACHER_LEVERS[lever]) for teacher in torch_teachers
+                 for lever in chosen if lever in TORCH_TEACHER_LEVERS]
     # each teacher's rows together (its students, then its levers): a stopped run keeps whole teachers
     order = {name: index for index, name in enumerate(teachers)}
     plan.sort(key=lambda row: order.get(row[0], len(order)))
@@ -310,7 +319,11 @@ def _markdown(args, rows: list[dict], latency: dict[str, float], failures: list[
     classic = latency.get("classic teacher", float("nan"))
     long_rows = [row for row in rows if row["long"]]
     options = (f"{f' --teachers {args.teachers!r}' if args.teachers != ','.join(TEACHERS) else ''}"
-               f"{' --ablation' if args.ablation else ''}{f' --levers {args.levers!r}' if args.levers else ''}"
+               f"{' --ablation' if args.ablation else ''}"
+               f"{f' --ablation-teachers {args.ablation_teachers!r}' if args.ablation else ''}"
+               f"{f' --levers {args.levers!r}' if args.levers else ''}"
+               f"{' --no-latency' if args.no_latency else ''}"
+               f"{f' --build-prefix {args.build_prefix}' if args.build_prefix != 'fidelity' else ''}"
                f"{f' --steps {args.steps}' if args.steps else ''}"
                f"{f' --long-steps {args.long_steps}' if args.long_steps else ''}"
                f"{f' --long-teachers {args.long_teachers!r}' if args.long_steps else ''}"
