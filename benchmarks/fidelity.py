@@ -15,6 +15,8 @@ alternating rounds with the classic fast-neural-style teacher's ONNX file.
 Usage: .venv/bin/python benchmarks/fidelity.py [--steps N] [--ablation] [--teachers NAME,...] [--long-steps N]
 Writes benchmarks/RESULTS-fidelity.md and a sample grid per teacher in benchmarks/fidelity/.
 `--latency-only` re-times the architectures alone (RESULTS-fidelity-latency.md), in minutes.
+`--no-latency` skips the legacy and default rows' export and timing (quality only); `--build-prefix`
+lets two runs work at once (RESULTS-fidelity-batch-levers.md was made that way).
 """
 
 from __future__ import annotations
