@@ -287,8 +287,8 @@ class StudentNet(nn.Module):
             if not self.has_context:
                 pairs.append((f"{block}.depthwise.conv", f"{block}.project.conv"))
         pairs.append(("up1.depthwise.conv", "up1.pointwise.conv"))
-        after_up1 = "up2.depthwise.conv" if self.head_kind == "conv" else "head"
-        pairs += [] if self.skip else [("up1.pointwise.conv", after_up1)]
+        if not self.skip:
+            pairs.append(("up1.pointwise.conv", "up2.depthwise.conv" if self.head_kind == "conv" else "head"))
         if self.head_kind == "conv":
             pairs += [("up2.depthwise.conv", "up2.pointwise.conv"), ("up2.pointwise.conv", "head")]
         return pairs
