@@ -111,7 +111,8 @@ TORCH_TEACHER_LEVERS: dict[str, list[str]] = {"+ feature-map KD": [*LEGACY, "stu
                                               "default + feature-map KD 0.1": ["student.feature_weight=0.1"],
                                               "default + feature-map KD + EMA 0.99": [
                                                   "student.feature_weight=0.01", "student.trainer.ema_decay=0.99"]}
-TORCH_TEACHERS = ("instance", "batch")
+TORCH_TEACHERS = [name for name, overrides in TEACHERS.items()
+                  if not any(override.startswith("teacher.onnx") for override in overrides)]
 
 
 def _slug(name: str) -> str:
@@ -189,9 +190,10 @@ def main() -> None:
         publish(_latency_markdown(_time_fresh_architectures(args.config)),
                 args.output or HERE / "RESULTS-fidelity-latency.md")
         return
-    # grids of a run written elsewhere than RESULTS-fidelity.md are named after its file, so they sit beside the main ones
-    grid_prefix = f"{args.output.stem.removeprefix('RESULTS-fidelity-')}-" if args.output else ""
     args.output = args.output or HERE / "RESULTS-fidelity.md"
+    # grids of a run written elsewhere than RESULTS-fidelity.md are named after its file, so they sit beside the main ones
+    grid_prefix = ("" if args.output.name == "RESULTS-fidelity.md"
+                   else f"{args.output.stem.removeprefix('RESULTS-fidelity-')}-")
     steps = [f"student.steps={args.steps}"] if args.steps else []
     teachers = [name for name in args.teachers.split(",") if name]  # "" runs --ablation rows alone
     plan = [(teacher, variant, overrides) for teacher in teachers for variant, overrides in VARIANTS.items()]
