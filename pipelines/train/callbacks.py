@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.progress import Reporter
@@ -84,6 +85,12 @@ class InterruptCheckpoint(pl.Callback):
     never lost and the checkpoint is always at a batch boundary. In DDP every rank checks it
     with one boolean all-reduce, so all ranks stop at the same step (a signal may reach only
     some of them). A KeyboardInterrupt (a second Ctrl-C) still saves a checkpoint when it can.
+
+    Lightning also watches SIGTERM (it chains our handler) and raises its own
+    `SIGTERMException`, a `SystemExit` that would exit 0, at the batch and epoch boundaries
+    after this callback's check: a SIGTERM landing in between (say, while a periodic
+    checkpoint is written) reaches that check first. `on_exception` saves there too, and
+    `stopped` turns it into the same `Interrupted` error.
     """
 
     def __init__(self, reporter: Reporter, resume_dir: Path, description: str) -> None:
@@ -98,15 +105,22 @@ class InterruptCheckpoint(pl.Callback):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if not stop:
             return
-        path = self.resume_dir / RESUME_CHECKPOINT
-        trainer.save_checkpoint(path)
-        raise Interrupted(f"{self.description}: interrupted at step {trainer.global_step}; saved {path}; "
-                          "run the same command with --resume to continue", signal_number or signal.SIGINT)
+        trainer.save_checkpoint(self.resume_dir / RESUME_CHECKPOINT)
+        raise self.stopped(trainer, signal_number or signal.SIGINT)
+
+    def stopped(self, trainer: pl.Trainer, signal_number: int) -> Interrupted:
+        """The error a stop exits with: where training stood and how to continue."""
+        return Interrupted(f"{self.description}: interrupted at step {trainer.global_step}; saved "
+                           f"{self.resume_dir / RESUME_CHECKPOINT}; run the same command with --resume to continue",
+                           signal_number)
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
-        if not isinstance(exception, KeyboardInterrupt) or trainer.world_size > 1:
+        if trainer.world_size > 1:
             return  # in DDP the periodic checkpoints are what a resume uses
-        path = self.resume_dir / RESUME_CHECKPOINT
-        trainer.save_checkpoint(path)
-        self.reporter.line(f"interrupted at step {trainer.global_step}; saved {path}; "
-                           "run the same command with --resume to continue")
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(self.resume_dir / RESUME_CHECKPOINT)
+        elif isinstance(exception, KeyboardInterrupt):
+            path = self.resume_dir / RESUME_CHECKPOINT
+            trainer.save_checkpoint(path)
+            self.reporter.line(f"interrupted at step {trainer.global_step}; saved {path}; "
+                               "run the same command with --resume to continue")

@@ -6,9 +6,12 @@ resume, checkpoints, logs, validation cadence and fault handling behave the same
 
 from __future__ import annotations
 
+import signal
+
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stylectl.pipelines.config import TrainerConfig
 from stylectl.pipelines.context import StageContext
@@ -31,8 +34,8 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
     progress = ReporterCallback(ctx.reporter, description, steps)
     checkpoints = ModelCheckpoint(dirpath=ctx.resume_dir, every_n_train_steps=settings.checkpoint_every_n_steps,
                                   save_last=True, save_top_k=0, enable_version_counter=False)
-    callbacks = [progress, FiniteLossGuard(description, ctx.resume_dir),
-                 InterruptCheckpoint(ctx.reporter, ctx.resume_dir, description), checkpoints,
+    interrupts = InterruptCheckpoint(ctx.reporter, ctx.resume_dir, description)
+    callbacks = [progress, FiniteLossGuard(description, ctx.resume_dir), interrupts, checkpoints,
                  LearningRateMonitor(logging_interval="step")]  # the `lr-Adam` column of the logs
     if settings.ema_decay is not None:
         callbacks.append(EMAWeightAveraging(decay=settings.ema_decay))
@@ -66,5 +69,8 @@ def fit(ctx: StageContext, module: pl.LightningModule, data: pl.LightningDataMod
     if resume_from:
         ctx.reporter.line(f"  resuming from {resume_from}")
     with stop_requests():
-        trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+        except SIGTERMException as lightning_stop:  # a SystemExit that would exit 0; see InterruptCheckpoint
+            raise interrupts.stopped(trainer, signal.SIGTERM) from lightning_stop
     return trainer, progress
