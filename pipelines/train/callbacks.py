@@ -81,7 +81,7 @@ class FiniteLossGuard(pl.Callback):
 class InterruptCheckpoint(pl.Callback):
     """On a stop request (Ctrl-C, SIGTERM), save a checkpoint `--resume` continues from, then stop.
 
-    The request is a flag set by pipelines/interrupts.py and read after each batch, so it is
+    The request is a flag set by pipelines/train/interrupts.py and read after each batch, so it is
     never lost and the checkpoint is always at a batch boundary. In DDP every rank checks it
     with one boolean all-reduce, so all ranks stop at the same step (a signal may reach only
     some of them). A KeyboardInterrupt (a second Ctrl-C) still saves a checkpoint when it can.

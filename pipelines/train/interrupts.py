@@ -4,7 +4,7 @@ Without a handler, SIGINT raises KeyboardInterrupt wherever the interpreter happ
 CPython drops an exception raised inside a finalizer (for example the checkpoint file
 closing just after it was written), so an unlucky Ctrl-C was silently lost and training ran
 to the end. A handler that only sets a flag cannot be lost; the training loop reads it after
-each batch (pipelines/callbacks.py), saves a resumable checkpoint and raises `Interrupted`.
+each batch (pipelines/train/callbacks.py), saves a resumable checkpoint and raises `Interrupted`.
 A second Ctrl-C raises KeyboardInterrupt at once, for a user who will not wait for a batch.
 """
 
