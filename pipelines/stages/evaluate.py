@@ -25,7 +25,7 @@ from stylectl.pipelines.measure.pan_clips import FRAMES, SOURCE_SCALE, flicker_r
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
-from stylectl.pipelines.train.losses import content_loss, gram_distance, style_grams, style_loss
+from stylectl.pipelines.train.losses import feature_distance, gram_distance, style_grams, style_loss
 from stylectl.pipelines.report.cells import COLUMNS
 from stylectl.pipelines.report.gates import check_gates
 from stylectl.pipelines.report.write import write_reports
@@ -87,7 +87,7 @@ class Scorer:
             # texture distance to the teacher's output: the look a student must copy
             gram = gram_distance(features, self.reference_features, style_layers)
             style = style_loss(features, self.style_grams)
-            content = sum(content_loss(features[name], self.heldout_features[name]) for name in content_layers)
+            content = feature_distance(features, self.heldout_features, content_layers)
         return {"psnr_vs_teacher": psnr(output, self.reference), "ssim_vs_teacher": ssim(output, self.reference),
                 "gram_vs_teacher": float(gram), "style_distance": float(style), "content_distance": float(content)}
 

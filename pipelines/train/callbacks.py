@@ -115,12 +115,10 @@ class InterruptCheckpoint(pl.Callback):
                            signal_number)
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
-        if trainer.world_size > 1:
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or trainer.world_size > 1:
             return  # in DDP the periodic checkpoints are what a resume uses
-        if isinstance(exception, SIGTERMException):
-            trainer.save_checkpoint(self.resume_dir / RESUME_CHECKPOINT)
-        elif isinstance(exception, KeyboardInterrupt):
-            path = self.resume_dir / RESUME_CHECKPOINT
-            trainer.save_checkpoint(path)
+        path = self.resume_dir / RESUME_CHECKPOINT
+        trainer.save_checkpoint(path)
+        if isinstance(exception, KeyboardInterrupt):  # a SIGTERMException says so through `stopped` (trainer.fit)
             self.reporter.line(f"interrupted at step {trainer.global_step}; saved {path}; "
                                "run the same command with --resume to continue")

@@ -65,10 +65,14 @@ def pixel_loss(a: Tensor, b: Tensor, kind: str) -> Tensor:
     return PIXEL_LOSSES[kind](a, b)
 
 
+def feature_distance(features_a: dict[str, Tensor], features_b: dict[str, Tensor], layers: Sequence[str]) -> Tensor:
+    """Sum over ``layers`` of the MSE between two sets of feature maps (already computed)."""
+    return sum(content_loss(features_a[name], features_b[name]) for name in layers)
+
+
 def perceptual_distance(vgg: VGGFeatures, a: Tensor, b: Tensor, layers: Sequence[str]) -> Tensor:
     """Sum over ``layers`` of the MSE between the VGG features of ``a`` and ``b``."""
-    features_a, features_b = vgg(a, layers), vgg(b, layers)
-    return sum(content_loss(features_a[name], features_b[name]) for name in layers)
+    return feature_distance(vgg(a, layers), vgg(b, layers), layers)
 
 
 def style_grams(vgg: VGGFeatures, style_image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
@@ -109,7 +113,7 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             targets = self.vgg(content, self.content_layers)
         terms = {
-            "content": sum(content_loss(features[name], targets[name]) for name in self.content_layers),
+            "content": feature_distance(features, targets, self.content_layers),
             "style": style_loss(features, {name: getattr(self, f"gram_{name}") for name in self.style_layers}),
             "tv": total_variation(output),
         }
