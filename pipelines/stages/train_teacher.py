@@ -1,5 +1,6 @@
-"""train-teacher: fit a fast-neural-style network to one style with a VGG19 perceptual loss,
-or import the user's ONNX model as the teacher (`teacher.onnx`)."""
+"""train-teacher: fit a fast-neural-style network to one style with a VGG19 perceptual loss, from
+scratch or from the pretrained arbitrary-style network (`teacher.init`); or take that network as it
+is (`teacher.pretrained`), or import the user's ONNX model (`teacher.onnx`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import shutil
 import pytorch_lightning as pl
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, style_tensor
+from stylectl.pipelines.data import eval_batch, load_image, resolve_style, style_tensor
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.metrics import predict
+from stylectl.pipelines.models.arbitrary import pretrained_teacher
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
 from stylectl.pipelines.models.spec import save_model
@@ -32,10 +34,12 @@ def run(ctx: StageContext) -> dict:
     pl.seed_everything(config.seed, workers=True, verbose=False)
     vgg = VGGFeatures(sorted({*settings.content_layers, *settings.style_layers}), settings.vgg_weights)
     style = style_tensor(config.style.image, config.style.size)
-    loss = PerceptualLoss(vgg, style, settings.content_layers, settings.style_layers,
-                          settings.content_weight, settings.style_weight, settings.tv_weight)
-    model = TransformerNet(settings.width, settings.res_blocks, settings.norm)
     heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
+    if settings.pretrained or settings.init:
+        # the predictor's own input: the style image's centre square at its resolution, not `style.size`
+        model = pretrained_teacher(load_image(resolve_style(config.style.image)), settings.strength)
+    else:
+        model = TransformerNet(settings.width, settings.res_blocks, settings.norm)
 
     def distances() -> dict[str, float]:
         stylized = predict(model.eval(), heldout)
@@ -43,6 +47,10 @@ def run(ctx: StageContext) -> dict:
                 "content_distance": content_distance(vgg, stylized, heldout, settings.content_layers)}
 
     before = distances()
+    if settings.pretrained:
+        return use_pretrained(ctx, model, heldout, before)
+    loss = PerceptualLoss(vgg, style, settings.content_layers, settings.style_layers,
+                          settings.content_weight, settings.style_weight, settings.tv_weight)
     data = ContentDataModule(ctx.images, config.data.crop_size, settings.batch_size, settings.steps,
                              config.seed, config.data.eval_size, config.data.max_side, settings.augment)
     lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)
@@ -63,6 +71,21 @@ def run(ctx: StageContext) -> dict:
         "skipped_images": len(data.skipped),
         "heldout_before": before,
         "heldout_after": distances(),
+    }
+
+
+def use_pretrained(ctx: StageContext, model, heldout, distances: dict[str, float]) -> dict:
+    """Keep the pretrained network with the style's vector as the teacher: nothing to train, so
+    the stage saves it, draws its held-out grid and measures it like a trained teacher."""
+    save_model(model, ctx.out_dir / TORCH_FILE)
+    save_grid({"content": heldout, "teacher": predict(model, heldout)}, ctx.out_dir / GRIDS / "pretrained.png")
+    return {
+        "pretrained": ctx.config.teacher.pretrained,
+        "params": count_params(model),
+        "macs": count_macs(model, ctx.config.data.eval_size),
+        "eval_size": ctx.config.data.eval_size,
+        "style_vector_norm": round(float(model.style_vector.norm()), 4),
+        "heldout_after": distances,
     }
 
 
