@@ -52,7 +52,8 @@ class OnnxTeacher(nn.Module):
 
         self.name = shown_as or path
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        # 0: as many threads as torch uses (a worker pool that sets torch's count keeps the teacher inside it)
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, style_tensor
+from stylectl.pipelines.data import eval_batch, square_crop, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.latency import BOUNDARY
@@ -97,7 +97,9 @@ def run(ctx: StageContext) -> dict:
     heldout = eval_batch(ctx.images.heldout, config.data.eval_size)
     teacher = load_teacher(ctx.inputs["train-teacher"])
     score = Scorer(config, heldout, predict(teacher, heldout))
-    outputs = {"content": heldout}
+    # the painting beside the photos, so a reader judges the teacher's look against it, not only the student's
+    painting = square_crop(style_tensor(config.style.image, config.style.size), config.data.eval_size)
+    outputs = {"style": painting[None].expand(len(heldout), -1, -1, -1), "content": heldout}
     models = _torch_models(ctx, teacher)
     rows = []
     for entry in models:
