@@ -5,7 +5,7 @@ For each built-in painting, three teachers built by train-teacher from benchmark
   (width 16, 3 residual blocks, 200 steps of 2 crops: what the quickstart used to train);
 - `pretrained`: the arbitrary-style network as is (`teacher.pretrained: arbitrary`), no training;
 - `fine-tuned`: that network fine-tuned on the painting with the same perceptual loss
-  (`teacher.init: arbitrary`) for each length in FINETUNE_STEPS.
+  (`teacher.init: arbitrary`), at two lengths and two content weights.
 
 Per teacher, on the 3 held-out photos at 256x256 with evaluate's layers: the Gram (style) distance
 to the painting and the VGG content distance to the photo (lower is closer for both), and the
@@ -38,13 +38,21 @@ from results import publish
 
 HERE = Path(__file__).parent
 STYLES = ("great_wave", "starry_night", "composition_viii", "village_street")
-FINETUNE_STEPS = (50, 150)
 SCRATCH = ["teacher.width=16", "teacher.res_blocks=3", "teacher.steps=200", "teacher.batch_size=2", "teacher.lr=0.002"]
+
+
+def _fine_tune(steps: int, content_weight: float) -> list[str]:
+    return ["teacher.init=arbitrary", f"teacher.steps={steps}", "teacher.batch_size=2", "teacher.lr=0.0005",
+            f"teacher.content_weight={content_weight}"]
+
+
+# content weight 1 is the scratch recipe's loss; 3 holds the photo's content while the texture moves to the painting's
 TEACHERS: dict[str, list[str]] = {
     "scratch (200 steps)": SCRATCH,
     "pretrained": ["teacher.pretrained=arbitrary"],
-    **{f"fine-tuned ({steps} steps)": ["teacher.init=arbitrary", f"teacher.steps={steps}", "teacher.batch_size=2",
-                                       "teacher.lr=0.0005"] for steps in FINETUNE_STEPS},
+    "fine-tuned (50 steps, content x3)": _fine_tune(50, 3.0),
+    "fine-tuned (150 steps, content x3)": _fine_tune(150, 3.0),
+    "fine-tuned (150 steps, content x1)": _fine_tune(150, 1.0),
 }
 
 
@@ -53,8 +61,8 @@ def distances(output: torch.Tensor, photos: torch.Tensor, style: torch.Tensor, v
     """evaluate's style distance (to the painting) and content distance (to the photo)."""
     with torch.no_grad():
         features = vgg(output)
-        return {"style": float(style_loss(features, style_grams(vgg, style, layers.style_layers))),
-                "content": float(feature_distance(features, vgg(photos, layers.content_layers), layers.content_layers))}
+        return {"style_distance": float(style_loss(features, style_grams(vgg, style, layers.style_layers))),
+                "content_distance": float(feature_distance(features, vgg(photos, layers.content_layers), layers.content_layers))}
 
 
 def main() -> None:
@@ -69,9 +77,8 @@ def main() -> None:
     for style_name in args.styles.split(","):
         columns = {}
         for teacher_name, overrides in TEACHERS.items():
-            slug = teacher_name.split(" ")[0]
-            steps = "".join(ch for ch in teacher_name if ch.isdigit())
-            config = load_config(args.config, [f"name=teachers-{style_name}-{slug}{steps}",
+            slug = "".join(ch for ch in teacher_name if ch.isalnum())
+            config = load_config(args.config, [f"name=teachers-{style_name}-{slug}",
                                                f"style.image=builtin:{style_name}", *overrides])
             outcome = run_stages(config, plan_stage("train-teacher"), args.checkpoints, PlainReporter())[-1]
             photos = eval_batch(resolve_content(config.data.content, config.data.holdout_fraction).heldout, 256)
@@ -83,7 +90,7 @@ def main() -> None:
             seconds = outcome.artifact.manifest["timing"]["seconds"]  # the run that built it, also when cached
             rows.append({"style": style_name, "teacher": teacher_name, "seconds": seconds,
                          **distances(output, photos, style, vgg, layers)})
-        save_grid(columns, HERE / "teachers" / f"{style_name}.png")
+        save_grid(columns, HERE / "teachers" / f"{style_name}.png", palette=True)
         publish(markdown(rows), HERE / "RESULTS-teachers.md")
 
 
@@ -95,16 +102,15 @@ def markdown(rows: list[dict]) -> str:
              "Held-out photos (3) at 256x256, evaluate's layers: style = Gram distance to the painting (relu1_1..relu5_1, "
              "VGG 0-255 scale), content = relu4_1 feature distance to the photo; lower is closer for both. "
              "Seconds: the train-teacher stage's wall time on this machine.", "",
-             "| painting | teacher | style distance | content distance | seconds | style change vs pretrained per CPU minute |",
-             "|---|---|---|---|---|---|"]
+             "| painting | teacher | style distance | vs pretrained | content distance | vs pretrained | seconds |",
+             "|---|---|---|---|---|---|---|"]
     pretrained = {row["style"]: row for row in rows if row["teacher"] == "pretrained"}
     for row in rows:
         base = pretrained.get(row["style"])
-        rate = "-"
-        if base and row["teacher"].startswith("fine-tuned") and row["seconds"]:
-            rate = f"{(row['style'] - base['style']) / base['style'] * 100 / (row['seconds'] / 60):+.1f}%"
-        lines.append(f"| {row['style']} | {row['teacher']} | {row['style']:.3g} | {row['content']:.3g} | "
-                     f"{row['seconds']:.0f} | {rate} |")
+        changes = [f"{(row[key] - base[key]) / base[key] * 100:+.0f}%" if base and row is not base else "-"
+                   for key in ("style_distance", "content_distance")]
+        lines.append(f"| {row['style']} | {row['teacher']} | {row['style_distance']:.3g} | {changes[0]} | "
+                     f"{row['content_distance']:.3g} | {changes[1]} | {row['seconds']:.0f} |")
     lines += ["", "Grids: benchmarks/teachers/<painting>.png (photo | painting | each teacher).", ""]
     return "\n".join(lines)
 

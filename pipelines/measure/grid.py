@@ -14,8 +14,9 @@ from stylectl.pipelines.artifacts import write_atomic
 LABEL_HEIGHT = 14
 
 
-def save_grid(columns: dict[str, torch.Tensor], path: Path) -> None:
-    """Write a PNG: each value is a [N,3,H,W] batch in [0,1]; keys label the columns."""
+def save_grid(columns: dict[str, torch.Tensor], path: Path, palette: bool = False) -> None:
+    """Write a PNG: each value is a [N,3,H,W] batch in [0,1]; keys label the columns. `palette`
+    stores 256 colours instead of full RGB: about a third of the bytes, for grids kept in git."""
     batches = list(columns.values())
     rows = [torch.cat([batch[index] for batch in batches], dim=2) for index in range(batches[0].shape[0])]
     pixels = (torch.cat(rows, dim=1).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -25,6 +26,8 @@ def save_grid(columns: dict[str, torch.Tensor], path: Path) -> None:
     draw = ImageDraw.Draw(canvas)
     for index, label in enumerate(columns):
         draw.text((index * width + 3, 1), label, fill="black")
+    if palette:
+        canvas = canvas.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
+    canvas.save(buffer, format="PNG", optimize=palette)
     write_atomic(path, buffer.getvalue())
