@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from stylectl.pipelines.stylize.look import Look
 from stylectl.pipelines.stylize.model import from_file, from_stage_folder
 from stylectl.pipelines.stylize.video import stylize_video
 
+from clips import write_pan
 from results import built_chain, publish
 
 ROUNDS, WARMUP, CLIP_RUNS, THREADS = 7, 1, 2, 1
@@ -81,29 +81,9 @@ def _photo_rates(models: dict, photo: np.ndarray) -> dict[str, list[float]]:
 
 def _make_clip(path: Path, photo: np.ndarray) -> None:
     """A pan across the photo (enlarged to 2x the clip's height), with a 440 Hz tone in AAC."""
-    import av
-
-    width, height = CLIP_SIZE
+    height = CLIP_SIZE[1]
     scene = np.asarray(Image.fromarray(photo).resize((2 * height, 2 * height), Image.Resampling.LANCZOS))
-    frames = CLIP_SECONDS * CLIP_RATE
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=CLIP_RATE)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        sound = container.add_stream("aac", rate=44100)
-        for index in range(frames):
-            left = round(index * (scene.shape[1] - width) / (frames - 1))
-            top = round(index * (scene.shape[0] - height) / (frames - 1))
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(scene[top:top + height, left:left + width]),
-                                               format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, CLIP_RATE)
-            container.mux(video.encode(frame))
-        container.mux(video.encode(None))
-        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(44100 * CLIP_SECONDS) / 44100)).astype(np.float32)
-        for start in range(0, tone.size, 1024):
-            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024].copy(), format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts = 44100, start
-            container.mux(sound.encode(chunk))
-        container.mux(sound.encode(None))
+    write_pan(path, scene, CLIP_SIZE, CLIP_SECONDS * CLIP_RATE, CLIP_RATE, tone=True)
 
 
 def _clip_rate(model, clip: Path, target: Path) -> dict:
