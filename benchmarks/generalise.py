@@ -144,7 +144,7 @@ def report(scores: Path, output: Path) -> str:
     rows = [json.loads(path.read_text()) for path in sorted(scores.glob("*.json"))]
     recipes = [recipe for recipe in RECIPES if any(row["recipe"] == recipe for row in rows)]
     families = {"multistyle26 (26 styles)": lambda t: t.startswith("ms"),
-                "arbitrary (4 built-in paintings)": lambda t: t.startswith("arbitrary:")}
+                "arbitrary, pretrained as is (4 built-in paintings)": lambda t: t.startswith("arbitrary:")}
     lines = ["# Student fidelity across teachers (issue 33)", "",
              "Command: `.venv/bin/python benchmarks/generalise.py ...` (jobs), then `--report`; config "
              "benchmarks/fidelity.yaml (600 distillation steps of 8 crops at 128 px unless a recipe says otherwise, "
