@@ -345,11 +345,12 @@ class TeacherConfig(Section):
         if len(chosen) > 1:
             raise ValueError(f"set only one of teacher.onnx, teacher.pretrained and teacher.init (got {', '.join(chosen)})")
         if self.pretrained or self.init:
+            from stylectl.pipelines.errors import UserInputError
             from stylectl.pipelines.models.arbitrary import package_file
 
             try:
-                package_file("")
-            except Exception as error:  # UserInputError: the package is missing
+                package_file("")  # so a missing package is reported at the config's line
+            except UserInputError as error:
                 raise ValueError(str(error)) from None
         return self
 

@@ -41,7 +41,7 @@ class StageInfo:
 STAGES: tuple[StageInfo, ...] = (
     StageInfo("train-teacher", "train_teacher", (), ("seed", "data", "style", "teacher"),
               ("data", "style", "teacher_onnx", "pretrained_teacher", "vgg_weights"),
-              "Train the fast-neural-style teacher with a VGG19 perceptual loss."),
+              "Train the teacher with a VGG19 perceptual loss (from scratch or from a pretrained network), or take one as is."),
     StageInfo("distill", "distill", ("train-teacher",), ("seed", "data", "style", "student"), ("data", "style"),
               "Distill the teacher into a small NPU-friendly student."),
     StageInfo("prune", "prune", ("train-teacher", "distill"), ("seed", "data", "style", "student", "prune"),
