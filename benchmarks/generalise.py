@@ -27,8 +27,9 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from stylectl.pipelines.assets import BUILTIN_STYLES
+
 HERE = Path(__file__).parent
-BUILTIN_STYLES = ("great_wave", "starry_night", "composition_viii", "village_street")
 RECIPES: dict[str, list[str]] = {
     "default": [],
     # the saved student is the moving average of its weights over about the last 100 steps
@@ -74,7 +75,7 @@ def run_job(teacher: str, recipe: str, seed: int, args: dict) -> dict:
     torch.set_num_threads(args["threads"])
     from stylectl.pipelines.config_loader import load_config
     from stylectl.pipelines.data import eval_batch, resolve_content
-    from stylectl.pipelines.measure.metrics import predict, psnr, ssim
+    from stylectl.pipelines.measure.metrics import fidelity
     from stylectl.pipelines.progress import PlainReporter
     from stylectl.pipelines.readers import load_student, load_teacher
     from stylectl.pipelines.report.cells import machine
@@ -90,10 +91,10 @@ def run_job(teacher: str, recipe: str, seed: int, args: dict) -> dict:
                                                         PlainReporter())}
     photos = eval_batch(resolve_content(config.data.content, config.data.holdout_fraction).heldout, 256)
     student, teacher_model = load_student(outcomes["distill"]).cpu(), load_teacher(outcomes["train-teacher"]).cpu()
-    target, output = predict(teacher_model, photos), predict(student, photos)
+    scores = fidelity(student, teacher_model, photos)
     info = machine()
     return {"teacher": teacher, "recipe": recipe, "seed": seed, "steps": config.student.steps,
-            "batch_size": config.student.batch_size, "psnr": psnr(output, target), "ssim": ssim(output, target),
+            "batch_size": config.student.batch_size, "psnr": scores["psnr_vs_teacher"], "ssim": scores["ssim_vs_teacher"],
             "seconds": round(time.perf_counter() - started, 1), "accelerator": args["accelerator"],
             "machine": f"{info['cpu']}, {info['cores']} cores" + (", GPU" if args["accelerator"] == "gpu" else ""),
             "torch": torch.__version__, "distill": str(outcomes["distill"].folder)}

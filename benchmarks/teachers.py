@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from stylectl.pipelines.assets import BUILTIN_STYLES
 from stylectl.pipelines.config import EvaluateConfig
 from stylectl.pipelines.config_loader import load_config
 from stylectl.pipelines.data import eval_batch, resolve_content, square_crop, style_tensor
@@ -37,7 +38,6 @@ from stylectl.pipelines.train.losses import feature_distance, style_grams, style
 from results import publish
 
 HERE = Path(__file__).parent
-STYLES = ("great_wave", "starry_night", "composition_viii", "village_street")
 SCRATCH = ["teacher.width=16", "teacher.res_blocks=3", "teacher.steps=200", "teacher.batch_size=2", "teacher.lr=0.002"]
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=HERE / "teachers.yaml")
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
-    parser.add_argument("--styles", default=",".join(STYLES))
+    parser.add_argument("--styles", default=",".join(BUILTIN_STYLES))
     args = parser.parse_args()
     layers = EvaluateConfig()
     vgg = VGGFeatures(sorted({*layers.style_layers, *layers.content_layers})).eval()

@@ -74,8 +74,8 @@ class Scorer:
         self.settings = config.evaluate
         self.reference = reference
         self.vgg = VGGFeatures(sorted({*self.settings.style_layers, *self.settings.content_layers}))
-        self.style_grams = style_grams(self.vgg, style_tensor(config.style.image, config.style.size),
-                                       self.settings.style_layers)
+        self.style = style_tensor(config.style.image, config.style.size)
+        self.style_grams = style_grams(self.vgg, self.style, self.settings.style_layers)
         with torch.no_grad():
             self.reference_features = self.vgg(reference, self.settings.style_layers)
             self.heldout_features = self.vgg(heldout, self.settings.content_layers)
@@ -98,7 +98,7 @@ def run(ctx: StageContext) -> dict:
     teacher = load_teacher(ctx.inputs["train-teacher"])
     score = Scorer(config, heldout, predict(teacher, heldout))
     # the painting beside the photos, so a reader judges the teacher's look against it, not only the student's
-    painting = square_crop(style_tensor(config.style.image, config.style.size), config.data.eval_size)
+    painting = square_crop(score.style, config.data.eval_size)
     outputs = {"style": painting[None].expand(len(heldout), -1, -1, -1), "content": heldout}
     models = _torch_models(ctx, teacher)
     rows = []
