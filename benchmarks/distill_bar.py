@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.measure.latency import compare_onnx
 from stylectl.pipelines.models.cost import count_macs, count_params
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.readers import load_student
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
@@ -52,7 +52,7 @@ def main() -> None:
 
     config = load_config(args.config, args.overrides)
     distill = run_stages(config, plan_stage("distill"), args.checkpoints, PlainReporter())[-1].artifact
-    student = load_model(distill.path("student.safetensors"))
+    student = load_student(distill)
     torch.manual_seed(0)
     classic = TransformerNet(width=32, res_blocks=5, norm="instance").eval()
 

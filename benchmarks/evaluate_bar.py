@@ -33,9 +33,9 @@ from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
 from stylectl.pipelines.measure.latency import BOUNDARY
 from stylectl.pipelines.models.cost import count_macs
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.to_onnx import export_onnx
+from stylectl.pipelines.readers import exported_file, load_student, ort_reference
 from stylectl.pipelines.report.cells import machine
 
 from results import built_chain, publish
@@ -46,21 +46,20 @@ HERE = Path(__file__).parent
 
 def main() -> None:
     args, config, outcomes = built_chain(__doc__.splitlines()[0])
-    size, export = config.data.eval_size, outcomes["export"].folder
+    size, export = config.data.eval_size, outcomes["export"]
     image = torch.rand(3, size, size)
     classic = TransformerNet(width=32, res_blocks=5, norm="instance").eval()
-    student = load_model(outcomes["prune"].path("student.safetensors")).eval()
+    student = load_student(outcomes["prune"]).eval()
     with tempfile.TemporaryDirectory() as scratch:
         export_onnx(classic, size, config.export.opset, Path(scratch) / "classic.onnx")
         files = {"classic teacher fp32 (onnx)": (onnx_format, Path(scratch) / "classic.onnx", {}),
-                 "student fp32 (onnx)": (onnx_format, export / "student_fp32.onnx", {}),
-                 "student int8 (onnx, our scheme)": (onnx_format, export / "student_int8.onnx", {}),
-                 "student int8 (onnx, ORT quantize_static)": (
-                     onnx_format, outcomes["quantize"].path("ort_reference_int8.onnx"), {}),
-                 "student fp32 (tflite)": (tflite_format, export / "student_fp32.tflite", {"nhwc": False}),
-                 "student int8 (tflite)": (tflite_format, export / "student_int8.tflite", {"nhwc": False}),
-                 "student fp32 (pte)": (pte_format, export / "student_fp32.pte", {}),
-                 "student int8 (pte)": (pte_format, export / "student_int8.pte", {})}
+                 "student fp32 (onnx)": (onnx_format, exported_file(export, "fp32", "onnx"), {}),
+                 "student int8 (onnx, our scheme)": (onnx_format, exported_file(export, "int8", "onnx"), {}),
+                 "student int8 (onnx, ORT quantize_static)": (onnx_format, ort_reference(outcomes["quantize"]), {}),
+                 "student fp32 (tflite)": (tflite_format, exported_file(export, "fp32", "tflite"), {"nhwc": False}),
+                 "student int8 (tflite)": (tflite_format, exported_file(export, "int8", "tflite"), {"nhwc": False}),
+                 "student fp32 (pte)": (pte_format, exported_file(export, "fp32", "pte"), {}),
+                 "student int8 (pte)": (pte_format, exported_file(export, "int8", "pte"), {})}
         medians = {name: [] for name in files}
         for round_index in range(ROUNDS):
             for name, (module, path, options) in files.items():
@@ -91,9 +90,8 @@ def _qnn_table(config, outcomes) -> str:
     checks = {row["file"]: row["vendor"]["qnn_htp"] for row in outcomes["export"].metrics["rows"]
               if row.get("vendor", {}).get("qnn_htp")}
     heldout = eval_batch(config.data.image_set().heldout, config.data.eval_size)
-    reference = outcomes["quantize"].path("ort_reference_int8.onnx")
-    checks["ort_reference_int8.onnx (quantize_static)"] = qnn_htp.check(reference, "int8", heldout,
-                                                                        config.export.qnn_soc)
+    reference = ort_reference(outcomes["quantize"])
+    checks[f"{reference.name} (quantize_static)"] = qnn_htp.check(reference, "int8", heldout, config.export.qnn_soc)
     lines = ["## QNN HTP compile check (issue 19)", "",
              "Each ONNX file through onnxruntime's QNN execution provider on the HTP backend of onnxruntime-qnn "
              "(Qualcomm's Hexagon NPU compiler and an x86 simulation of the NPU); PSNR of the simulated NPU's "
@@ -118,7 +116,7 @@ def _table(config, outcomes, latency: dict, classic_macs: int, student_macs: int
         f"median of {RUNS} runs after {WARMUP} warm-up; one timed call: {BOUNDARY}. PSNR: against the build's "
         "teacher on held-out photos.",
         "",
-        "| file | latency | speedup vs classic teacher | PSNR vs teacher |",
+        "| file | latency | vs classic TransformerNet | PSNR vs teacher |",
         "|---|---|---|---|",
     ]
     quality = {"student fp32 (onnx)": rows.get("student fp32 (onnx)"), "student int8 (onnx, our scheme)":

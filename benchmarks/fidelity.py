@@ -30,22 +30,21 @@ from pathlib import Path
 
 import torch
 
-from stylectl.pipelines.artifacts import write_json_atomic
+from stylectl.pipelines.artifacts import Artifact, write_json_atomic
 from stylectl.pipelines.config import EvaluateConfig
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.data import eval_batch, resolve_content
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.cost import count_macs
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.student import StudentNet, student_params_for
 from stylectl.pipelines.models.teacher import TransformerNet
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.readers import load_teacher
+from stylectl.pipelines.readers import exported_files, load_student, load_teacher, training_log
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 from stylectl.pipelines.train.losses import gram_distance, perceptual_distance
@@ -147,9 +146,9 @@ def _distances(student, teacher, photos, vgg, layers) -> dict[int, dict[str, flo
     return result
 
 
-def _curve(distill_folder: Path) -> list[tuple[int, float]]:
-    """(step, held-out PSNR against the teacher) at each validation of the distillation run."""
-    with (distill_folder / "logs" / "metrics.csv").open() as handle:
+def _curve(log: Path) -> list[tuple[int, float]]:
+    """(step, held-out PSNR against the teacher) at each validation of the distillation run (its training log)."""
+    with log.open() as handle:
         return [(int(row["step"]) + 1, float(row["val/psnr"])) for row in csv.DictReader(handle) if row.get("val/psnr")]
 
 
@@ -217,7 +216,7 @@ def main() -> None:
 
     layers = EvaluateConfig()
     vgg = VGGFeatures(sorted({*layers.style_layers, *layers.content_layers})).eval()
-    exports: dict[str, Path] = {}  # variant -> its export folder (one per architecture)
+    exports: dict[str, Artifact] = {}  # variant -> its export (one per architecture)
     rows, grids, latency, failures = [], {}, {}, []
     for teacher_name, variant, overrides in plan:
         config = load_config(args.config, [f"name={args.build_prefix}-{_slug(teacher_name)}", *TEACHERS[teacher_name],
@@ -226,19 +225,20 @@ def main() -> None:
         outcomes = run_stages(config, plan_stage("export" if needs_files else "distill"), args.checkpoints,
                               PlainReporter())
         by_stage = {outcome.stage: outcome.artifact for outcome in outcomes}
-        student = load_model(by_stage["distill"].path("student.safetensors"))
+        student = load_student(by_stage["distill"])
         teacher = load_teacher(by_stage["train-teacher"])
         photos = resolve_content(config.data.content, config.data.holdout_fraction).heldout
         rows.append({"teacher": teacher_name, "variant": variant, "macs": count_macs(student, 256),
                      "long": variant.startswith("default student, "),
-                     "distill": by_stage["distill"].folder, **_scores(by_stage["distill"].folder, student, teacher, photos, vgg, layers)})
+                     "distill": by_stage["distill"].folder, "log": training_log(by_stage["distill"]),
+                     **_scores(by_stage["distill"].folder, student, teacher, photos, vgg, layers)})
         images = eval_batch(photos, 256)
         columns = grids.setdefault(teacher_name, {"content": images, "teacher": predict(teacher, images)})
         columns[variant] = predict(student, images)
         save_grid(columns, HERE / "fidelity" / f"{grid_prefix}{_slug(teacher_name)}.png")
         if needs_files:
             failures += [f"{teacher_name} / {variant}: {failure}" for failure in by_stage["export"].metrics["failures"]]
-            exports[variant] = by_stage["export"].folder
+            exports[variant] = by_stage["export"]
             if len(exports) == len(VARIANTS):  # time them now, while nothing else of this run is working
                 latency = _time_architectures(exports)
         publish(_markdown(args, rows, latency, failures), args.output)  # after every row: a stopped run keeps what it measured
@@ -252,16 +252,19 @@ def _classic_teacher_file(folder: Path) -> Path:
     return path
 
 
-def _time_architectures(exports: dict[str, Path]) -> dict[str, float]:
+def _time_architectures(exports: dict[str, Artifact]) -> dict[str, float]:
     """Each architecture's fp32 ONNX and int8 TFLite files against the classic teacher's ONNX file."""
     with tempfile.TemporaryDirectory() as scratch:
         files = {"classic teacher": (onnx_format, _classic_teacher_file(Path(scratch)), {})}
-        for variant, folder in exports.items():
-            files[f"{variant} fp32 onnx"] = (onnx_format, folder / "student_fp32.onnx", {})
-            files[f"{variant} int8 tflite"] = (tflite_format, folder / "student_int8.tflite",
-                                               {"nhwc": False, "int8_io": True})
-        # a file that failed its parity check was removed by export: its row shows "-" and the failure
-        return _latency({name: file for name, file in files.items() if file[1].exists()}, torch.rand(3, 256, 256))
+        for variant, export in exports.items():
+            # a file that failed its parity check was removed by export: its row shows "-" and the failure
+            kept = exported_files(export)
+            if ("fp32", "onnx") in kept:
+                files[f"{variant} fp32 onnx"] = (onnx_format, kept["fp32", "onnx"], {})
+            if ("int8", "tflite") in kept:
+                files[f"{variant} int8 tflite"] = (tflite_format, kept["int8", "tflite"],
+                                                   {"nhwc": False, "int8_io": True})
+        return _latency(files, torch.rand(3, 256, 256))
 
 
 def _time_fresh_architectures(config_path: Path) -> dict[str, float]:
@@ -293,7 +296,7 @@ def _latency_markdown(latency: dict[str, float]) -> str:
         f"{WARMUP} warm-up, same timing boundary (session.run) for every file.",
         f"Classic teacher (width 32, 5 blocks, 10.08 GMACs) fp32 ONNX: {classic:.1f} ms.",
         "",
-        "| student | fp32 ORT ms | faster than the classic teacher |",
+        "| student | fp32 ORT ms | vs classic TransformerNet |",
         "|---|---|---|",
         *rows,
         "",
@@ -351,7 +354,7 @@ def _markdown(args, rows: list[dict], latency: dict[str, float], failures: list[
         "Held-out PSNR (256x256) against the teacher by distillation step, from each run's logs/metrics.csv:",
         "",
         *[f"- {row['teacher']} / {row['variant']}: "
-          + ", ".join(f"{step}: {value:.2f}" for step, value in _curve(row["distill"])) for row in rows],
+          + ", ".join(f"{step}: {value:.2f}" for step, value in _curve(row["log"])) for row in rows],
         "",
         "Distill folders: " + ", ".join(sorted({str(row["distill"]) for row in rows})),
         "",

@@ -73,7 +73,7 @@ def run_job(teacher: str, recipe: str, seed: int, args: dict) -> dict:
     import torch
 
     torch.set_num_threads(args["threads"])
-    from stylectl.pipelines.config_loader import load_config
+    from stylectl.pipelines.config.loading import load_config
     from stylectl.pipelines.data import eval_batch, resolve_content
     from stylectl.pipelines.measure.metrics import fidelity
     from stylectl.pipelines.progress import PlainReporter

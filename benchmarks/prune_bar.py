@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.measure.latency import compare_onnx
-from stylectl.pipelines.models.spec import load_model
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.readers import load_student
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
@@ -43,8 +43,8 @@ def main() -> None:
     size = config.data.eval_size
     with tempfile.TemporaryDirectory() as scratch:
         files = {"unpruned": Path(scratch) / "unpruned.onnx", "pruned": Path(scratch) / "pruned.onnx"}
-        export_onnx(load_model(distill.path("student.safetensors")), size, config.export.opset, files["unpruned"])
-        export_onnx(load_model(prune.path("student.safetensors")), size, config.export.opset, files["pruned"])
+        export_onnx(load_student(distill), size, config.export.opset, files["unpruned"])
+        export_onnx(load_student(prune), size, config.export.opset, files["pruned"])
         latency = compare_onnx(files, torch.rand(3, size, size), 1, WARMUP, RUNS, ROUNDS)
 
     before, after = prune.metrics["before"], prune.metrics["after"]

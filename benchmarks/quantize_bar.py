@@ -18,8 +18,9 @@ from pathlib import Path
 import yaml
 
 from stylectl.pipelines.config import QuantizeConfig
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.readers import comparison_plot, comparison_table
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_stage, run_stages
 
@@ -41,7 +42,7 @@ def main() -> None:
     rows = {row["name"]: row for row in quantize.metrics["schemes"]}
     shipped, reference = rows[section.shipped().name], rows["ort_reference"]
     loss = rows["fp32"]["psnr_vs_teacher"] - shipped["psnr_vs_teacher"]
-    info = machine()
+    info, plot = machine(), comparison_plot(quantize)
     text = "\n".join([
         "# Quantization bar (issue 6)",
         "",
@@ -57,12 +58,12 @@ def main() -> None:
         f"- ONNX Runtime reference: PSNR vs fp32 {reference['psnr_vs_fp32']:.2f} dB "
         f"(shipped scheme {'>=' if shipped['psnr_vs_fp32'] >= reference['psnr_vs_fp32'] else '<'} reference).",
         "",
-        (quantize.folder / "comparison.md").read_text(),
-        "![comparison](RESULTS-quantize.png)" if (quantize.folder / "comparison.png").exists() else "",
+        comparison_table(quantize),
+        "![comparison](RESULTS-quantize.png)" if plot else "",
         "",
     ])
-    if (quantize.folder / "comparison.png").exists():
-        (HERE / "RESULTS-quantize.png").write_bytes((quantize.folder / "comparison.png").read_bytes())
+    if plot:
+        (HERE / "RESULTS-quantize.png").write_bytes(plot.read_bytes())
     publish(text, HERE / "RESULTS-quantize.md")
 
 

@@ -6,9 +6,11 @@ build, `checkpoints/quickstart`; the others are `quickstart-seed<N>`), then:
   at 256x256, and the style and content distances, from each build's evaluate manifest; mean and
   range over the seeds;
 - speed: seed 0's shipped int8 TFLite file against its teacher's fp32 ONNX file (evaluate's
-  `teacher_fp32.onnx`), 1 thread, 256x256, each file's median of RUNS runs after WARMUP, in
-  ROUNDS alternating rounds (the same timing boundary for both: measure/latency.py); the
-  speed-up is the median of the per-round ratios, with their range.
+  `teacher_fp32.onnx`), 1 thread, 256x256, timed as evaluate times a build's files
+  (measure/latency.py's `time_rounds`: WARMUP runs of each file, then ROUNDS alternating rounds
+  of RUNS runs of each, the same boundary for both); each file's median of its round medians,
+  and the speed-up "vs teacher" is the median of the per-round ratios (`round_ratios`), with
+  their range.
 
 Usage: .venv/bin/python benchmarks/quickstart_bar.py [--seeds 0,1,2]
 Writes benchmarks/RESULTS-quickstart.md.
@@ -23,11 +25,13 @@ from pathlib import Path
 
 import torch
 
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.artifacts import Artifact
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.export import onnx as onnx_format
 from stylectl.pipelines.export import tflite as tflite_format
-from stylectl.pipelines.measure.latency import BOUNDARY
+from stylectl.pipelines.measure.latency import BOUNDARY, BUSY_SPREAD, busy_warning, round_ratios, time_rounds
 from stylectl.pipelines.progress import PlainReporter
+from stylectl.pipelines.readers import evaluated_teacher_onnx, exported_file
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.runner import plan_chain, run_stages
 
@@ -47,24 +51,24 @@ def build(seed: int, checkpoints: Path) -> dict:
     return {outcome.stage: outcome.artifact for outcome in outcomes}
 
 
-def speed(evaluate_folder: Path, export_folder: Path, size: int) -> dict[str, list[float]]:
+TEACHER, STUDENT = "teacher fp32 (onnx)", "student int8 (tflite)"
+
+
+def speed(evaluate: Artifact, export: Artifact, size: int) -> dict[str, dict]:
+    """Each file's `time_rounds` timing, loaded once and timed in alternating rounds."""
     image = torch.rand(3, size, size)
-    files = {"teacher fp32 (onnx)": (onnx_format, evaluate_folder / "teacher_fp32.onnx", {}),
-             "student int8 (tflite)": (tflite_format, export_folder / "student_int8.tflite",
-                                       {"nhwc": False, "int8_io": True})}
-    medians = {name: [] for name in files}
-    for round_index in range(ROUNDS):
-        for name, (module, path, options) in files.items():
-            medians[name].append(module.time(path, image, 1, WARMUP, RUNS, options)["median_ms"])
-        print(f"round {round_index + 1}/{ROUNDS}", file=sys.stderr)
-    return medians
+    files = {TEACHER: onnx_format.prepare(evaluated_teacher_onnx(evaluate), image, 1, {}),
+             STUDENT: tflite_format.prepare(exported_file(export, "int8", "tflite"), image, 1,
+                                            {"nhwc": False, "int8_io": True})}
+    return time_rounds({name: timed.call for name, timed in files.items()}, WARMUP, RUNS, ROUNDS,
+                       on_round=lambda done: print(f"round {done}/{ROUNDS}", file=sys.stderr))
 
 
 def _mean_range(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
-def markdown(seeds: list[int], builds: dict[int, dict], medians: dict[str, list[float]], size: int) -> str:
+def markdown(seeds: list[int], builds: dict[int, dict], timings: dict[str, dict], size: int) -> str:
     info = machine()
     by_seed = {seed: {row["artifact"]: row for row in artifacts["evaluate"].metrics["rows"]}
                for seed, artifacts in builds.items()}
@@ -85,16 +89,18 @@ def markdown(seeds: list[int], builds: dict[int, dict], medians: dict[str, list[
         lines.append(f"| {artifact} | {psnr_text} | {_mean_range([r['ssim_vs_teacher'] for r in rows], 3)} | "
                      f"{_mean_range([r['style_distance'] for r in rows], 0)} | "
                      f"{_mean_range([r['content_distance'] for r in rows], 0)} |")
-    teacher, student = medians["teacher fp32 (onnx)"], medians["student int8 (tflite)"]
-    ratios = [t / s for t, s in zip(teacher, student)]
+    ratio = round_ratios(timings, TEACHER)[STUDENT]
+    warning = busy_warning({name: timing["spread"] for name, timing in timings.items()})
     lines += ["", "## Speed: seed 0's shipped file against its teacher", "",
-              f"1 thread, {size}x{size}, {ROUNDS} alternating rounds of {RUNS} runs after {WARMUP} warm-up; "
-              f"boundary: {BOUNDARY}.", "",
-              "| file | median ms (min-max over rounds) |", "|---|---|",
-              f"| teacher fp32 (onnx) | {statistics.median(teacher):.2f} ({min(teacher):.2f}-{max(teacher):.2f}) |",
-              f"| student int8 (tflite) | {statistics.median(student):.2f} ({min(student):.2f}-{max(student):.2f}) |",
-              "", f"Speed-up of the int8 TFLite file over the teacher's fp32 ONNX file: median of the per-round "
-              f"ratios {statistics.median(ratios):.1f}x (range {min(ratios):.1f}x-{max(ratios):.1f}x).", ""]
+              f"1 thread, {size}x{size}, {WARMUP} warm-up runs of each file, then {ROUNDS} alternating rounds of "
+              f"{RUNS} runs of each; boundary: {BOUNDARY}.", "",
+              *([f"**{warning}**", ""] if warning else []),
+              "| file | median ms (min-max over rounds) | spread |", "|---|---|---|",
+              *(f"| {name} | {timing['median_ms']:.2f} ({timing['min_ms']:.2f}-{timing['max_ms']:.2f}) | "
+                f"{timing['spread']:.0%} |" for name, timing in timings.items()),
+              "", f"Spread: (max-min)/median of the round medians; above {BUSY_SPREAD:.0%} the machine was busy.",
+              "", f"int8 TFLite file vs teacher (its fp32 ONNX file): median of the per-round ratios "
+              f"{ratio['median']:.1f}x (range {ratio['min']:.1f}x-{ratio['max']:.1f}x).", ""]
     return "\n".join(lines)
 
 
@@ -107,8 +113,8 @@ def main() -> None:
     builds = {seed: build(seed, args.checkpoints) for seed in seeds}
     first = builds[seeds[0]]
     size = load_config(CONFIG).data.eval_size
-    medians = speed(first["evaluate"].folder, first["export"].folder, size)
-    publish(markdown(seeds, builds, medians, size), HERE / "RESULTS-quickstart.md")
+    timings = speed(first["evaluate"], first["export"], size)
+    publish(markdown(seeds, builds, timings, size), HERE / "RESULTS-quickstart.md")
 
 
 if __name__ == "__main__":

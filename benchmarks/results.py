@@ -19,7 +19,7 @@ def publish(text: str, path: Path) -> None:
 def built_chain(description: str):
     """`--config` (default: the quickstart) and `--checkpoints`, then that config's whole chain built, or
     reused where cached: (args, config, {stage: artifact})."""
-    from stylectl.pipelines.config_loader import load_config
+    from stylectl.pipelines.config.loading import load_config
     from stylectl.pipelines.progress import PlainReporter
     from stylectl.pipelines.runner import plan_chain, run_stages
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from stylectl.pipelines.readers import evaluated_teacher_onnx
 from stylectl.pipelines.report.cells import machine
 from stylectl.pipelines.stylize.frames import CHUNK, stylize_frames
 from stylectl.pipelines.stylize.look import Look
@@ -46,7 +47,7 @@ PHOTO = HERE.parent / "pipelines" / "assets" / "photos" / "gcompris_brandenburg_
 def main() -> None:
     args, config, outcomes = built_chain(__doc__.splitlines()[0])
     models = {"student int8 (tflite)": from_stage_folder(outcomes["export"].folder, "int8", "tflite", THREADS),
-              "teacher fp32 (onnx)": from_file(outcomes["evaluate"].path("teacher_fp32.onnx"), THREADS)}
+              "teacher fp32 (onnx)": from_file(evaluated_teacher_onnx(outcomes["evaluate"]), THREADS)}
     photo = _photo(512)
     photo_fps = _photo_rates(models, photo)
     with tempfile.TemporaryDirectory() as scratch:

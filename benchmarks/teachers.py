@@ -24,7 +24,7 @@ import torch
 
 from stylectl.pipelines.assets import BUILTIN_STYLES
 from stylectl.pipelines.config import EvaluateConfig
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.data import eval_batch, resolve_content, square_crop, style_tensor
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.metrics import predict

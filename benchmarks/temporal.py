@@ -28,7 +28,7 @@ from statistics import mean
 
 import torch
 
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.data import eval_batch, resolve_content
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim

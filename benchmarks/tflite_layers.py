@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.export import tflite
 from stylectl.pipelines.models.fold import fold_batchnorm
 from stylectl.pipelines.models.student import InvertedResidual, conv_bn

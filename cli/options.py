@@ -21,6 +21,6 @@ Overrides = Optional[List[str]]
 
 def load(config: Path, overrides: Overrides):
     """Load and validate a config (imports pydantic only when a command needs it)."""
-    from stylectl.pipelines.config_loader import load_config
+    from stylectl.pipelines.config.loading import load_config
 
     return load_config(config, overrides or [])

@@ -48,17 +48,28 @@ def _show_build(config: "RunConfig", outcomes: list["StageOutcome"]) -> None:
         report = evaluation.artifact.folder / "report.md"
         console.print(f"\nreport: {report}")
         console.print(_report_table(evaluation.artifact.metrics))
+        for line in _report_lines(evaluation.artifact.metrics):
+            console.print(line, markup=False, highlight=False)
 
 
 def _report_table(metrics: dict) -> Table:
-    from stylectl.pipelines.report.cells import HEADERS, SUMMARY_COLUMNS, format_value
+    from stylectl.pipelines.report.cells import HEADERS, SUMMARY_COLUMNS, cell
 
     table = Table(title="evaluation on held-out photos (full table in report.md)")
     for column in SUMMARY_COLUMNS:
         table.add_column(HEADERS.get(column, column), justify="left" if column == "artifact" else "right")
     for row in metrics["rows"]:
-        table.add_row(*(format_value(row.get(column)) for column in SUMMARY_COLUMNS))
+        table.add_row(*(cell(row, column) for column in SUMMARY_COLUMNS))
     return table
+
+
+def _report_lines(metrics: dict) -> list[str]:
+    """The lines under the evaluation table: the busy-machine warning (when timing spread too much),
+    and the gates' verdict ("passed", "FAILED" or "no gates configured")."""
+    from stylectl.pipelines.report.gates import verdict
+
+    warning = metrics.get("latency_warning")
+    return [*([warning] if warning else []), f"gates: {verdict(metrics['gates'])}"]
 
 
 def enforce_exports(outcomes: list["StageOutcome"]) -> None:

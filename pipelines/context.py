@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stylectl.pipelines.artifacts import Artifact
-from stylectl.pipelines.config_view import ConfigView
+from stylectl.pipelines.config.views import ConfigView
 from stylectl.pipelines.progress import Reporter
 
 if TYPE_CHECKING:

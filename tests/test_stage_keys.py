@@ -105,3 +105,27 @@ def test_temporal_weight_keys_the_stages_that_train_with_it_and_is_left_out_at_i
     assert _changed(_keys(_config(bigger_crops)), _keys(_config(temporal))) == {"distill", "prune", "quantize"}
     assert "temporal_weight" not in _config(bigger_crops).key_values()["student"]
     assert _config(temporal).key_values()["student"]["temporal_weight"] == 10.0
+
+
+def test_converter_and_runtime_versions_are_recorded_and_key_nothing(monkeypatch):
+    """The manifest's versions list each installed converter and runtime (executorch, litert-torch,
+    ai-edge-litert, coremltools, onnxruntime-qnn) from package metadata, and leave out missing ones;
+    no stage's cache key reads any version."""
+    from importlib import metadata
+
+    from stylectl.pipelines import runner
+
+    versions = runner._versions()
+    for package in runner.CONVERTER_PACKAGES:
+        try:
+            installed = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            assert package not in versions
+        else:
+            assert versions[package] == installed
+    assert {"executorch", "ai-edge-litert", "coremltools", "onnxruntime-qnn"} <= set(runner.CONVERTER_PACKAGES)
+    assert {"litert-torch", "ai-edge-torch"} & set(runner.CONVERTER_PACKAGES)
+    before = _keys(_config())
+    monkeypatch.setattr(runner.metadata, "version", lambda package: "0.0-elsewhere")
+    assert set(runner._versions()) >= set(runner.CONVERTER_PACKAGES)
+    assert _keys(_config()) == before

@@ -75,6 +75,10 @@ def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, 
     raise StylectlError(f"{path.name}: {NOT_RUNNABLE}")
 
 
+def prepare(path: Path, image: torch.Tensor, threads: int, options: dict):
+    raise StylectlError(f"{path.name}: {NOT_RUNNABLE}")
+
+
 def inspect(path: Path) -> dict:
     """The program's op counts and deployment spec version, read back from the saved package."""
     import coremltools as ct

@@ -21,7 +21,7 @@ from torch import nn
 
 from stylectl.pipelines.artifacts import write_atomic
 from stylectl.pipelines.export.source import ExportSource
-from stylectl.pipelines.measure.latency import time_inference
+from stylectl.pipelines.measure.latency import Timed, time_inference
 from stylectl.pipelines.quiet import converter_output_silenced
 
 RUNTIME = "executorch.runtime"
@@ -89,11 +89,18 @@ def run(path: Path, images: torch.Tensor, threads: int, options: dict) -> torch.
 
 
 def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, options: dict) -> dict:
-    """Latency across the shared boundary (measure/latency.py): execute() takes the NumPy input
-    (wrapped, not copied, as a tensor) and returns a fresh output tensor, read out as NumPy."""
-    _, method = _load(path, threads)
-    return {**time_inference(lambda array: method.execute([torch.from_numpy(array)])[0].numpy(),
-                             image[None].contiguous().numpy(), warmup, runs), "runtime": RUNTIME}
+    """Latency across the shared boundary (measure/latency.py): see `prepare`."""
+    timed = prepare(path, image, threads, options)
+    return {**time_inference(timed.infer, timed.array, warmup, runs), "runtime": timed.runtime}
+
+
+def prepare(path: Path, image: torch.Tensor, threads: int, options: dict) -> Timed:
+    """The program, loaded once, ready to time across the shared boundary (measure/latency.py): execute()
+    takes the NumPy input (wrapped, not copied, as a tensor) and returns a fresh output tensor, read out
+    as NumPy. The program object is kept alive with the method it owns."""
+    program, method = _load(path, threads)
+    return Timed(lambda array, _program=program: method.execute([torch.from_numpy(array)])[0].numpy(),
+                 image[None].contiguous().numpy(), RUNTIME)
 
 
 def inspect(path: Path) -> dict:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from stylectl.pipelines.export.source import ExportSource
+    from stylectl.pipelines.measure.latency import Timed
 
 
 @runtime_checkable
@@ -31,6 +32,11 @@ class FormatModule(Protocol):
     def time(self, path: Path, image: "Tensor", threads: int, warmup: int, runs: int, options: dict) -> dict:
         """Latency of one image across measure/latency.py's BOUNDARY (NumPy array in, NumPy array out):
         {"median_ms", "p90_ms"} (and "runtime" when it names what ran)."""
+
+    def prepare(self, path: Path, image: "Tensor", threads: int, options: dict) -> "Timed":
+        """The file loaded once and ready to time across that same boundary, many times: its inference
+        call, its input prepared in its own dtype and layout, and the runtime (measure/latency.py's
+        `Timed`). evaluate times all of a build's files together this way, in alternating rounds."""
 
     def inspect(self, path: Path) -> dict:
         """What the file holds (ops, tensor types, shapes), read back from the file."""

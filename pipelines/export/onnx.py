@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from stylectl.pipelines.export.source import ExportSource
-from stylectl.pipelines.measure.latency import run_onnx, time_onnx
+from stylectl.pipelines.measure.latency import Timed, prepare_onnx, run_onnx, time_onnx
 from stylectl.pipelines.models.to_onnx import HalfPrecision, export_onnx
 
 
@@ -34,6 +34,10 @@ def run(path: Path, images: torch.Tensor, threads: int, options: dict) -> torch.
 
 def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, options: dict) -> dict:
     return time_onnx(path, image, threads, warmup, runs)
+
+
+def prepare(path: Path, image: torch.Tensor, threads: int, options: dict) -> Timed:
+    return prepare_onnx(path, image, threads)
 
 
 def inspect(path: Path) -> dict:

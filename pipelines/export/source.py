@@ -14,6 +14,7 @@ from stylectl.pipelines import readers
 from stylectl.pipelines.artifacts import Artifact
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.errors import StylectlError
+from stylectl.pipelines.quant.build import quantized_student
 
 
 @dataclass
@@ -42,7 +43,7 @@ class ExportSource:
         if self.scheme.kind != "int" or self.scheme.activation_bits != 8 or self.scheme.weight_bits != 8:
             raise StylectlError(f"int8 files need an int8 shipped scheme; quantize.ship is '{self.scheme.name}' "
                                 f"({self.scheme.describe()})")
-        return readers.quantized_student(self.quantized, self.scheme)
+        return quantized_student(self.quantized, self.scheme)
 
     @cached_property
     def calibration(self) -> list[torch.Tensor]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.export.source import ExportSource
-from stylectl.pipelines.measure.latency import time_inference
+from stylectl.pipelines.measure.latency import Timed, time_inference
 
 HALF_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 # Ops that only move int8 tensors between float and int8 (at the file's edges); anything
@@ -172,9 +172,15 @@ def _from_tensor_type(array: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, options: dict) -> dict:
-    """Latency across the shared boundary (measure/latency.py): set_tensor() copies the input in,
-    invoke(), get_tensor() copies the output out. The input is quantized and laid out before timing,
-    as every runtime gets its input in its own dtype and layout."""
+    """Latency across the shared boundary (measure/latency.py): see `prepare`."""
+    timed = prepare(path, image, threads, options)
+    return {**time_inference(timed.infer, timed.array, warmup, runs), "runtime": timed.runtime}
+
+
+def prepare(path: Path, image: torch.Tensor, threads: int, options: dict) -> Timed:
+    """The file's interpreter, loaded once, ready to time across the shared boundary (measure/latency.py):
+    set_tensor() copies the input in, invoke(), get_tensor() copies the output out. The input is quantized
+    and laid out before timing, as every runtime gets its input in its own dtype and layout."""
     model, runtime = interpreter(path, threads)
     entry, exit_ = model.get_input_details()[0], model.get_output_details()[0]
     array = image[None].permute(0, 2, 3, 1).numpy() if options["nhwc"] else image[None].numpy()
@@ -184,7 +190,7 @@ def time(path: Path, image: torch.Tensor, threads: int, warmup: int, runs: int, 
         model.invoke()
         return model.get_tensor(exit_["index"])
 
-    return {**time_inference(infer, _to_tensor_type(array, entry), warmup, runs), "runtime": runtime}
+    return Timed(infer, _to_tensor_type(array, entry), runtime)
 
 
 def inspect(path: Path) -> dict:

@@ -8,6 +8,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from stylectl.pipelines import readers
+from stylectl.pipelines.artifacts import Artifact
 from stylectl.pipelines.config import RunConfig, SchemeConfig
 from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.quant import pt2e
@@ -35,6 +37,16 @@ def build_scheme(model: nn.Module, scheme: SchemeConfig, image_size: int, calibr
         calibrate(prepared, calibration, reporter, f"calibrate {scheme.name}")
     pt2e.save_state(prepared, state_path)
     return pt2e.convert(prepared, scheme)
+
+
+def quantized_student(artifact: Artifact, scheme: SchemeConfig | None = None) -> nn.Module:
+    """The simulated model of `scheme` (default: the shipped one) in a quantize artifact, rebuilt from
+    its fp32 model and the scheme's saved state exactly as `build_scheme` built it."""
+    scheme = scheme or readers.shipped_scheme(artifact)
+    model = readers.quantized_fp32(artifact).eval()
+    if scheme.kind == "fp16":
+        return float16_simulation(model)
+    return pt2e.load_quantized(model, artifact.path(state_file(scheme)), readers.traced_size(artifact), scheme)
 
 
 def calibration_crops(images: list[torch.Tensor], config: RunConfig) -> list[torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
@@ -10,9 +9,11 @@ from torch import nn
 
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import SchemeConfig
+from stylectl.pipelines.figures import figure_png, pyplot
 from stylectl.pipelines.measure.latency import compare_onnx
 from stylectl.pipelines.models.to_onnx import HalfPrecision, export_onnx
 from stylectl.pipelines.progress import Reporter
+from stylectl.pipelines.readers import COMPARISON_PLOT, COMPARISON_TABLE
 
 THREADS, WARMUP, RUNS, ROUNDS = 1, 3, 20, 3  # fixed so the numbers depend only on the quantize section
 
@@ -81,9 +82,9 @@ def _unloadable(path: Path) -> str | None:
 
 def write(rows: list[dict], folder: Path, with_latency: bool) -> None:
     """comparison.md always; comparison.png when there is more than one scheme to compare."""
-    artifacts.write_atomic(folder / "comparison.md", _markdown(rows, with_latency).encode())
+    artifacts.write_atomic(folder / COMPARISON_TABLE, _markdown(rows, with_latency).encode())
     if len(rows) > 2:
-        artifacts.write_atomic(folder / "comparison.png", _plot(rows, with_latency))
+        artifacts.write_atomic(folder / COMPARISON_PLOT, _plot(rows, with_latency))
 
 
 def _markdown(rows: list[dict], with_latency: bool) -> str:
@@ -105,10 +106,7 @@ def _markdown(rows: list[dict], with_latency: bool) -> str:
 
 
 def _plot(rows: list[dict], with_latency: bool) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     schemes = [row for row in rows if row["name"] != "fp32"]
     panels = [("weight_bytes", "weights (KB)", 1e3)] + ([("latency_ms", "onnxruntime latency, 1 thread (ms)", 1)]
@@ -125,7 +123,4 @@ def _plot(rows: list[dict], with_latency: bool) -> bytes:
         axis.set_ylabel("PSNR vs fp32 student (dB), held-out photos")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=110)

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 
-from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, flicker_table, format_value,
-                                             gate_worst, with_unit)
+from stylectl.pipelines.figures import figure_png, pyplot
+from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, cell, flicker_table, format_value,
+                                             gate_worst, latency_note, with_unit)
+from stylectl.pipelines.report.gates import verdict
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}
-.fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}
+.fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}.none{color:#666;font-weight:bold}
 img{max-width:100%;border:1px solid #ddd}
 """
 
@@ -39,10 +40,7 @@ LABEL_OFFSETS = (4, -12, 16)
 def latency_quality_plot(rows: list[dict]) -> bytes | None:
     """PNG: each timed student file's latency against its PSNR vs the teacher, front marked;
     the teacher's own file (which scores against itself) is a vertical line at its latency."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     students = [row for row in rows if not row["artifact"].startswith("teacher")]
     points = [(row["artifact"], row["latency_ms"], row["psnr_vs_teacher"]) for row in students
@@ -67,10 +65,7 @@ def latency_quality_plot(rows: list[dict]) -> bytes | None:
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=100)
 
 
 def _image(png: bytes, alt: str) -> str:
@@ -87,13 +82,17 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     """The whole page as one string."""
     settings, machine = document["settings"], document["machine"]
     parts = [f"<h1>stylectl report: {html.escape(document['build'])}</h1>",
-             f"<p>{settings['heldout_images']} held-out photos at {settings['eval_size']}px; latency = median of "
-             f"{settings['runs']} runs after {settings['warmup']} warm-up, {settings['threads']} thread(s), on "
-             f"{html.escape(str(machine['cpu']))} ({machine['cores']} cores). Latency boundary, the same in every "
+             f"<p>{settings['heldout_images']} held-out photos at {settings['eval_size']}px; {settings['threads']} "
+             f"thread(s), on {html.escape(str(machine['cpu']))} ({machine['cores']} cores). "
+             f"{html.escape(latency_note(settings))}. Latency boundary, the same in every "
              f"runtime: {html.escape(settings['latency_boundary'])}. Created {document['created_at']}.</p>"]
+    warning = document.get("latency", {}).get("warning")
+    if warning:
+        parts.append(f'<p class="fail">{html.escape(warning)}</p>')
     gates = document["gates"]
-    verdict = '<span class="pass">passed</span>' if gates["passed"] else '<span class="fail">FAILED</span>'
-    parts.append(f"<h2>Gates: {verdict}</h2>")
+    outcome = verdict(gates)
+    style = {"passed": "pass", "FAILED": "fail"}.get(outcome, "none")
+    parts.append(f'<h2>Gates: <span class="{style}">{html.escape(outcome)}</span></h2>')
     if gates.get("results"):
         parts.append(_table(["gate", "threshold", "worst measured", "files measured", "status"],
                             [[row["gate"], with_unit(row["threshold"], row["unit"]), gate_worst(row),
@@ -105,8 +104,7 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     if plot:
         parts += ["<h2>Latency against quality</h2>", _image(plot, "latency against quality")]
     parts += ["<h2>Artifacts</h2>", _table([HEADERS.get(column, column) for column in COLUMNS],
-                                           [[format_value(row.get(column)) for column in COLUMNS]
-                                            for row in document["rows"]])]
+                                           [[cell(row, column) for column in COLUMNS] for row in document["rows"]])]
     notes = [f"{row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
     if notes:
         parts.append("<p>Not measured here: " + "; ".join(html.escape(note) for note in notes) + "</p>")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from stylectl.pipelines.export.preflight import markdown as preflight_markdown
-from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, flicker_table, format_value,
-                                             gate_worst, with_unit)
+from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, cell, flicker_table, gate_worst,
+                                             latency_note, with_unit)
+from stylectl.pipelines.report.gates import verdict
 
 
 def markdown(document: dict) -> str:
@@ -14,15 +15,16 @@ def markdown(document: dict) -> str:
         f"# stylectl report: {document['build']}",
         "",
         f"{settings['heldout_images']} held-out photos at {settings['eval_size']}x{settings['eval_size']}; "
-        f"PSNR/SSIM against the teacher's output; latency = median of {settings['runs']} runs in each file's runtime "
-        f"after {settings['warmup']} warm-up, {settings['threads']} thread(s), on {machine_info['cpu']} "
-        f"({machine_info['cores']} cores). Latency boundary, the same in every runtime: "
+        f"PSNR/SSIM against the teacher's output; {settings['threads']} thread(s), on {machine_info['cpu']} "
+        f"({machine_info['cores']} cores). {latency_note(settings)}. Latency boundary, the same in every runtime: "
         f"{settings['latency_boundary']}.",
         "",
-        "| " + " | ".join(HEADERS.get(column, column) for column in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
     ]
-    lines += ["| " + " | ".join(format_value(row.get(column)) for column in COLUMNS) + " |" for row in document["rows"]]
+    warning = document.get("latency", {}).get("warning")
+    lines += [f"**{warning}**", ""] if warning else []
+    lines += ["| " + " | ".join(HEADERS.get(column, column) for column in COLUMNS) + " |",
+              "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(row, column) for column in COLUMNS) + " |" for row in document["rows"]]
     notes = [f"- {row['artifact']}: {row['note']}" for row in document["rows"] if row.get("note")]
     lines += ["", "Not measured here:", *notes] if notes else []
     header, rows = flicker_table(document["temporal"])
@@ -30,7 +32,7 @@ def markdown(document: dict) -> str:
               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     gates = document["gates"]
-    lines += ["", "Gates: " + ("passed" if gates["passed"] else "FAILED")]
+    lines += ["", "Gates: " + verdict(gates)]
     if gates.get("results"):
         lines += ["", "| gate | threshold | worst measured | files measured | status |", "|---|---|---|---|---|"]
         lines += [f"| {row['gate']} | {with_unit(row['threshold'], row['unit'])} | {gate_worst(row)} | "

@@ -19,18 +19,19 @@ from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, square_crop, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.measure.grid import save_grid
-from stylectl.pipelines.measure.latency import BOUNDARY
+from stylectl.pipelines.measure.latency import BOUNDARY, Timed, round_ratios, time_rounds
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.measure.pan_clips import FRAMES, SOURCE_SCALE, flicker_rows, pan_clips
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.to_onnx import export_onnx
 from stylectl.pipelines.models.vgg import VGGFeatures
+from stylectl.pipelines.quant.build import quantized_student
 from stylectl.pipelines.train.losses import feature_distance, gram_distance, style_grams, style_loss
-from stylectl.pipelines.report.cells import COLUMNS
+from stylectl.pipelines.report.cells import ROW_KEYS
 from stylectl.pipelines.report.gates import check_gates
 from stylectl.pipelines.report.write import write_reports
-from stylectl.pipelines.readers import (is_torch_teacher, load_student, load_teacher, quantized_fp32,
-                                        quantized_student, shipped_scheme, student_file, teacher_file)
+from stylectl.pipelines.readers import (is_torch_teacher, load_student, load_teacher, quantized_fp32, shipped_scheme,
+                                        student_file, teacher_file)
 
 TEACHER_ONNX = "teacher_fp32.onnx"
 GRID = "samples.png"
@@ -113,29 +114,58 @@ def run(ctx: StageContext) -> dict:
     candidates += [Candidate(_student_file_name(row), row["format"], row["variant"], row["options"],
                              export.folder / row["file"], heldout[0], rows[2]["mmacs"])
                    for row in export.metrics["rows"] if row["status"] == "ok"]
-    with ctx.reporter.task("latency", len(candidates)) as task:
+    timed: dict[str, Timed] = {}
+    with ctx.reporter.task("runtime outputs", len(candidates)) as task:
         for index, candidate in enumerate(candidates):
-            row, produced = _runtime_row(candidate, heldout, settings, score)
+            row, produced, timed_file = _runtime_row(candidate, heldout, settings, score)
             rows.append(row)
+            if timed_file is not None:
+                timed[candidate.name] = timed_file
             if produced is not None and index > 0:  # the teacher's file is the teacher column already
                 outputs[candidate.name] = produced
             task.update(index + 1)
     save_grid(outputs, ctx.out_dir / GRID)
     teacher_onnx, *student_files = rows[len(models):]
+    _add_latency(ctx, [teacher_onnx, *student_files], timed, teacher_onnx["artifact"])
     rows += [_failed_export_row(row) for row in export.metrics["rows"] if row["status"] != "ok"]
-    for row in (teacher_onnx, *student_files):
-        if row.get("latency_ms"):
-            row["speedup_vs_teacher"] = teacher_onnx["latency_ms"] / row["latency_ms"]
 
     gates = check_gates(settings.gates, student_files, export.metrics)
     run_settings = {"eval_size": config.data.eval_size, "heldout_images": len(heldout), "threads": settings.threads,
-                    "warmup": settings.warmup, "runs": settings.runs, "latency_boundary": BOUNDARY,
-                    "style_layers": settings.style_layers,
+                    "warmup": settings.warmup, "runs": settings.runs, "rounds": settings.rounds,
+                    "latency_boundary": BOUNDARY, "style_layers": settings.style_layers,
                     "content_layers": settings.content_layers}
-    write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
-                  schemes=ctx.inputs["quantize"].metrics["schemes"], grid=ctx.out_dir / GRID, temporal=temporal)
-    return {"rows": [{column: row.get(column) for column in COLUMNS} for row in rows], "gates": gates,
+    document = write_reports(ctx.out_dir, config.name, run_settings, rows, gates, export.metrics["preflight"],
+                             schemes=ctx.inputs["quantize"].metrics["schemes"], grid=ctx.out_dir / GRID,
+                             temporal=temporal)
+    if document["latency"]["warning"]:
+        ctx.reporter.line(f"  {document['latency']['warning']}")
+    return {"rows": [{key: row.get(key) for key in ROW_KEYS} for row in rows], "gates": gates,
+            "latency_warning": document["latency"]["warning"],
             "warping_error": {row["artifact"]: row["warping_error"] for row in temporal["rows"]}}
+
+
+def _add_latency(ctx: StageContext, rows: list[dict], timed: dict[str, Timed], baseline: str) -> None:
+    """Time every runnable file of the build together (measure/latency.py's `time_rounds`: every file
+    warmed up, then alternating rounds) and write each row's latency, its spread over rounds and its
+    speed-up against `baseline` (the teacher's file), per round."""
+    if not timed:
+        return
+    settings = ctx.config.evaluate
+    with ctx.reporter.task("latency rounds", settings.rounds) as task:
+        timings = time_rounds({name: entry.call for name, entry in timed.items()}, settings.warmup, settings.runs,
+                              settings.rounds, on_round=task.update)
+    ratios = round_ratios(timings, baseline) if baseline in timings else {}
+    for row in rows:
+        timing = timings.get(row["artifact"])
+        if timing is None:
+            continue
+        row.update(latency_ms=timing["median_ms"], latency_min_ms=timing["min_ms"], latency_max_ms=timing["max_ms"],
+                   latency_spread=timing["spread"], latency_round_ms=timing["round_ms"], p90_ms=timing["p90_ms"],
+                   gmacs_per_s=row["mmacs"] / timing["median_ms"] if row.get("mmacs") else None)
+        if row["artifact"] in ratios:
+            ratio = ratios[row["artifact"]]
+            row.update(speedup_vs_teacher=ratio["median"], speedup_vs_teacher_min=ratio["min"],
+                       speedup_vs_teacher_max=ratio["max"])
 
 
 def _flicker(ctx: StageContext, models: list[TorchModel]) -> dict:
@@ -195,9 +225,11 @@ def _student_file_name(export_row: dict) -> str:
     return f"student {export_row['variant']} ({export_row['format']})"
 
 
-def _runtime_row(candidate: Candidate, heldout: torch.Tensor, settings, score: Scorer) -> tuple[dict, torch.Tensor | None]:
-    """Quality and latency of one file in its own runtime, and its outputs; a file that cannot
-    run here (Core ML off macOS) gets its size and the reason instead of numbers."""
+def _runtime_row(candidate: Candidate, heldout: torch.Tensor, settings,
+                 score: Scorer) -> tuple[dict, torch.Tensor | None, Timed | None]:
+    """Quality of one file in its own runtime, its outputs, and the file loaded ready to time
+    (`_add_latency` times every file together); a file that cannot run here (Core ML off macOS)
+    gets its size and the reason instead of numbers."""
     file_format = FORMATS[candidate.file_format]
     module, path = file_format.load(), candidate.path
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
@@ -205,11 +237,9 @@ def _runtime_row(candidate: Candidate, heldout: torch.Tensor, settings, score: S
            "file": str(path), "mmacs": candidate.mmacs, "params": None, "size_mb": size / 1e6}
     not_runnable = module.runnable_here(candidate.variant)
     if not_runnable:
-        return {**row, "note": not_runnable}, None
-    timing = module.time(path, candidate.example, settings.threads, settings.warmup, settings.runs, candidate.options)
+        return {**row, "note": not_runnable}, None, None
+    timed = module.prepare(path, candidate.example, settings.threads, candidate.options)
     produced = candidate.known_outputs
     if produced is None:
         produced = module.run(path, heldout, settings.threads, candidate.options)
-    return {**row, "runtime": timing.get("runtime", row["runtime"]), "latency_ms": timing["median_ms"],
-            "p90_ms": timing["p90_ms"], "gmacs_per_s": candidate.mmacs / timing["median_ms"] if candidate.mmacs else None,
-            **score(produced)}, produced
+    return {**row, "runtime": timed.runtime or row["runtime"], **score(produced)}, produced, timed

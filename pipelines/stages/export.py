@@ -12,6 +12,7 @@ command exits non-zero (cli/summary.py) every time the build is run until the ca
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -85,10 +86,24 @@ def _check(module: FormatModule, variant: str, path: Path, info: dict, reference
     output, expected = module.run(path, heldout, 1, options), predict(reference, heldout)
     result = {"parity_psnr": psnr(output, expected), "parity_max_abs": max_abs_error(output, expected)}
     tolerance = settings.parity_min_psnr_fp32 if variant == "fp32" else settings.parity_min_psnr
+    broken = parity_not_finite(result["parity_psnr"], result["parity_max_abs"])
+    if broken:
+        return {**result, "status": "failed", "parity": "failed", "reason": f"parity {broken} against its torch source"}
     if result["parity_psnr"] < tolerance:
         return {**result, "status": "failed", "parity": "failed",
                 "reason": f"parity {result['parity_psnr']:.1f} dB < {tolerance} dB against its torch source"}
     return {**result, "status": "ok", "parity": "ok"}
+
+
+def parity_not_finite(parity_psnr: float, parity_max_abs: float) -> str | None:
+    """Why a parity figure is not a number to compare (NaN passes every `<`), or None when both are.
+
+    A NaN PSNR or a NaN or infinite max error (a file that outputs NaN or inf) fails; +inf PSNR is
+    not a failure but the one exact match (mean squared error 0), and then the max error is 0."""
+    exact_match = parity_psnr == math.inf and parity_max_abs == 0
+    if math.isfinite(parity_psnr) and math.isfinite(parity_max_abs) or exact_match:
+        return None
+    return f"is not a finite number (PSNR {parity_psnr} dB, max abs error {parity_max_abs})"
 
 
 def _file_options(options: dict) -> dict:

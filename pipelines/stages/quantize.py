@@ -20,12 +20,11 @@ from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.quant import compare, qat
 from stylectl.pipelines.quant.build import build_scheme, calibration_crops, state_file
 from stylectl.pipelines.quant.ort_reference import quantize_reference
-from stylectl.pipelines.readers import (QUANTIZED_FP32_FILE, load_student, load_teacher, student_file,
-                                        write_calibration, write_shipped)
+from stylectl.pipelines.readers import (ORT_REFERENCE_FILE, QUANTIZED_FP32_FILE, load_student, load_teacher,
+                                        student_file, write_calibration, write_shipped)
 from stylectl.pipelines.train.datamodule import RandomCropDataset
 from stylectl.pipelines.train.distill_loss import DistillationLoss
 
-REFERENCE = "ort_reference_int8.onnx"
 # QAT trains on other crops than the calibration set (drawn with `seed`), so the ranges it
 # learns are not fitted to the very crops PTQ calibrated on.
 QAT_CROPS_SEED_OFFSET = 1
@@ -70,7 +69,7 @@ def run(ctx: StageContext) -> dict:
                      **score(predict(simulated[scheme.name], heldout))})
         ctx.reporter.line(f"  {scheme.name}: PSNR vs fp32 {rows[-1]['psnr_vs_fp32']:.2f} dB")
     if settings.reference:
-        path = quantize_reference(model, calibration, size, config.export.opset, ctx.out_dir / REFERENCE)
+        path = quantize_reference(model, calibration, size, config.export.opset, ctx.out_dir / ORT_REFERENCE_FILE)
         rows.append({"name": "ort_reference", "description": "onnxruntime quantize_static: QDQ, per-channel int8 "
                      "weights, uint8 activations (min-max)", "weight_bytes": compare.weight_bytes(model, None, bits=8),
                      "file": path.name, **score(run_onnx(path, heldout))})

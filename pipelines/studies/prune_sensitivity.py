@@ -8,12 +8,12 @@ teacher on the held-out photos is recorded. Layers with large drops belong in
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch
+from stylectl.pipelines.figures import figure_png, pyplot
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.pruning import prunable_layers, prune_one_layer
 from stylectl.pipelines.progress import Reporter
@@ -59,10 +59,7 @@ def _markdown(base: float, ratios: list[float], rows: list[dict]) -> str:
 
 
 def _plot(ratios: list[float], rows: list[dict]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.5))
     height = 0.8 / len(ratios)
@@ -74,7 +71,4 @@ def _plot(ratios: list[float], rows: list[dict]) -> bytes:
     axes.set_xlabel("PSNR drop vs teacher (dB), pruned alone")
     axes.legend(title="channels removed")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=110)

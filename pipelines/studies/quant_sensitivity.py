@@ -9,7 +9,6 @@ the `keep_float` to paste into the scheme.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from torch import nn
@@ -18,6 +17,7 @@ from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch, load_images
 from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.figures import figure_png, pyplot
 from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.quant import pt2e
@@ -82,10 +82,7 @@ def _markdown(result: dict) -> str:
 
 
 def _plot(rows: list[dict]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.5))
     finite = [row["psnr_vs_fp32"] for row in rows if row["psnr_vs_fp32"] != float("inf")] or [0.0]
@@ -95,7 +92,4 @@ def _plot(rows: list[dict]) -> bytes:
     axes.invert_yaxis()
     axes.set_xlabel("PSNR vs fp32 student (dB) with only this layer quantized (lower = more sensitive)")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=110)

@@ -7,15 +7,15 @@ sweep.png (quality against MACs) so the smallest student that meets the bar is e
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import yaml
 
 from stylectl.pipelines import artifacts
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.figures import figure_png, pyplot
 from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.runner import plan_stage, run_stages
 
@@ -67,10 +67,7 @@ def _cell(value) -> str:
 
 
 def _plot(key: str, rows: list[dict]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(6, 4))
     macs = [row[COST] / 1e6 for row in rows]
@@ -82,8 +79,5 @@ def _plot(key: str, rows: list[dict]) -> bytes:
     axes.set_ylabel("PSNR vs teacher (dB)")
     axes.set_title(f"sweep of {key}")
     axes.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
     figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=120)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure, dpi=120)

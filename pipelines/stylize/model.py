@@ -7,13 +7,13 @@ export's parity check and evaluate use, so stylize shows what the report measure
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylectl.pipelines.artifacts import MANIFEST
-from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.artifacts import Artifact
+from stylectl.pipelines.errors import StylectlError, UserInputError
 from stylectl.pipelines.export.formats import FORMATS
+from stylectl.pipelines.readers import export_rows, exported_file, stage_input, stage_output
 
 DEFAULT_VARIANT = "int8"  # the variant a phone ships; --variant picks another
 
@@ -42,7 +42,7 @@ def resolve_model(spec: Path, variant: str | None, file_format: str | None, chec
                   overrides: list[str]) -> StyleModel:
     """`--model`: a build config (YAML), a stage folder, or a model file."""
     if spec.suffix.lower() in (".yaml", ".yml"):
-        from stylectl.pipelines.config_loader import load_config
+        from stylectl.pipelines.config.loading import load_config
 
         return from_config(load_config(spec, overrides), variant, file_format, checkpoints, threads)
     if spec.is_dir():
@@ -74,17 +74,17 @@ def from_file(path: Path, threads: int, options: dict | None = None) -> StyleMod
 
 
 def from_stage_folder(folder: Path, variant: str | None, file_format: str | None, threads: int) -> StyleModel:
-    """An export folder (its manifest's rows) or an evaluate folder (the export it evaluated)."""
+    """An export folder (its manifest's rows) or an evaluate folder (the export it evaluated), each
+    verified against its manifest as the runner verifies a cached stage."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        raise UserInputError(f"--model {folder}: not a finished stage folder (no readable {MANIFEST})") from None
-    if manifest.get("stage") == "evaluate":
-        export_key = manifest["inputs"]["export"]["key"]
-        return from_stage_folder(folder.parent.parent / "export" / export_key, variant, file_format, threads)
-    if manifest.get("stage") != "export":
-        raise UserInputError(f"--model {folder}: a {manifest.get('stage')} folder; give an export or evaluate folder")
-    return _pick_row(folder, manifest["metrics"]["rows"], variant, file_format, threads)
+        artifact = stage_output(folder)
+        if artifact.stage == "evaluate":
+            artifact = stage_input(artifact, "export")
+    except StylectlError as error:
+        raise UserInputError(f"--model {folder}: {error}") from None
+    if artifact.stage != "export":
+        raise UserInputError(f"--model {folder}: a {artifact.stage} folder; give an export or evaluate folder")
+    return _pick_row(artifact, variant, file_format, threads)
 
 
 def from_config(config, variant: str | None, file_format: str | None, checkpoints: Path, threads: int) -> StyleModel:
@@ -98,18 +98,18 @@ def from_config(config, variant: str | None, file_format: str | None, checkpoint
     if artifact is None:
         raise UserInputError(f"--model: build '{config.name}' has no finished export in {checkpoints} for this config; "
                              f"run `stylectl export` with it first")
-    return _pick_row(artifact.folder, artifact.metrics["rows"], variant, file_format, threads)
+    return _pick_row(artifact, variant, file_format, threads)
 
 
-def _pick_row(folder: Path, rows: list[dict], variant: str | None, file_format: str | None, threads: int) -> StyleModel:
+def _pick_row(artifact: Artifact, variant: str | None, file_format: str | None, threads: int) -> StyleModel:
     """The exported file of the variant (default int8) and format (default: the first one exported that
     runs here, in the config's order)."""
-    wanted = variant or DEFAULT_VARIANT
+    wanted, rows = variant or DEFAULT_VARIANT, export_rows(artifact)
     for row in rows:
         if row["status"] != "ok" or row["variant"] != wanted or (file_format and row["format"] != file_format):
             continue
         if FORMATS[row["format"]].load().runnable_here(row["variant"]) is None:
-            return from_file(folder / row["file"], threads, row["options"])
+            return from_file(exported_file(artifact, row["variant"], row["format"]), threads, row["options"])
     available = sorted(f"{row['variant']} {row['format']}" for row in rows if row["status"] == "ok")
-    raise UserInputError(f"--model {folder}: no runnable {wanted} {file_format or ''} file here "
+    raise UserInputError(f"--model {artifact.folder}: no runnable {wanted} {file_format or ''} file here "
                          f"(exported: {', '.join(available) or 'none'})".replace("  ", " "))

@@ -61,6 +61,8 @@ CASES = [
     ("opset the exporter does not write", None, ["--set", "export.opset=99"], ["export.opset", "less than or equal to 24"]),
     ("augment scale reversed", None, ["--set", "student.augment.scale=[1.0, 0.5]"],
      ["student.augment.scale", "0 < min <= max <= 1"]),
+    ("infinite gate threshold", _with("evaluate", "gates", {"max_latency_ms": float("inf")}), [],
+     ["bad.yaml:{max_latency_ms}", "evaluate.gates.max_latency_ms", "finite number (got inf)"]),
 ]
 
 
@@ -112,6 +114,19 @@ def test_bad_run_options_are_one_clear_line(cli, tiny_config_path, tmp_path, arg
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0]
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_gate_threshold_that_is_not_finite_stops_evaluate(cli, tiny_config_path, value):
+    """Every comparison with NaN is false, so a NaN threshold would pass every file: evaluate refuses it
+    as the config loads, before any stage runs."""
+    override = f"evaluate.gates.min_psnr_vs_teacher={value}"
+    code, _, err = cli("evaluate", tiny_config_path, "--set", override)
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert f"--set {override}: evaluate.gates.min_psnr_vs_teacher: Input should be a finite number" in lines[0]
 
 
 def test_a_style_image_that_is_not_an_image_fails_validation(cli, tiny_config_path, tmp_path):

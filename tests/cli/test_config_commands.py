@@ -5,7 +5,7 @@ import json
 import pytest
 
 from stylectl.cli.config_commands import shipped_configs
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 
 
 def test_schema_is_json_with_every_section(cli):

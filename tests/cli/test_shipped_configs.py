@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stylectl.cli.config_commands import shipped_configs
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from tests.conftest import STYLECTL
 
 pytestmark = pytest.mark.slow

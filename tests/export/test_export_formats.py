@@ -272,3 +272,24 @@ def test_every_runtime_is_timed_from_a_numpy_input_to_a_numpy_output_it_does_not
         np.testing.assert_array_equal(first, kept, err_msg=name)
         timed.add(row["format"])
     assert timed == {"onnx", "tflite", "pte"}
+
+
+def test_every_runtime_prepares_its_files_once_for_alternating_rounds(exported):
+    """evaluate loads each file once (`prepare`) and times them all together in rounds: each prepared
+    file is the same boundary (NumPy in, NumPy out) and names its runtime where `time` did."""
+    import torch
+
+    from stylectl.pipelines.measure.latency import Timed, time_rounds
+
+    artifact, rows = exported
+    prepared = {}
+    for name, row in rows.items():
+        if name in NOT_RUN_HERE:
+            continue
+        module = FORMATS[row["format"]].load()
+        prepared[name] = module.prepare(artifact.folder / name, torch.rand(3, 32, 32), 1, row["options"])
+        assert isinstance(prepared[name], Timed) and isinstance(prepared[name].array, np.ndarray), name
+        assert (prepared[name].runtime is not None) == (row["format"] in ("tflite", "pte")), name
+    timings = time_rounds({name: timed.call for name, timed in prepared.items()}, warmup=0, runs=1, rounds=2)
+    assert all(timing["rounds"] == 2 and timing["median_ms"] > 0 for timing in timings.values())
+    assert {rows[name]["format"] for name in timings} == {"onnx", "tflite", "pte"}

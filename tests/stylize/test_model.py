@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stylectl.pipelines.artifacts import MANIFEST_SCHEMA, hash_outputs, outputs_digest
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.stylize.model import from_stage_folder
 from tests.stylize.conftest import random_rgb
@@ -16,6 +17,15 @@ from tests.stylize.conftest import random_rgb
 
 def _row(file: str, variant: str, status: str = "ok") -> dict:
     return {"format": "onnx", "variant": variant, "file": file, "options": {"dynamic_size": False}, "status": status}
+
+
+def _publish(folder, stage: str, **fields) -> dict:
+    """A manifest as the runner writes it (schema, key, every file's sha256), so the folder verifies."""
+    outputs = hash_outputs(folder)
+    manifest = {"schema": MANIFEST_SCHEMA, "stage": stage, "key": folder.name, "outputs": outputs,
+                "digest": outputs_digest(outputs), **fields}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return manifest
 
 
 @pytest.fixture
@@ -27,10 +37,10 @@ def build(tmp_path, invert_files):
         shutil.copy(invert_files["fixed"], export / name)
     rows = [_row("student_fp32.onnx", "fp32"), _row("student_fp16.onnx", "fp16", "failed"),
             _row("student_int8.onnx", "int8")]
-    (export / "manifest.json").write_text(json.dumps({"stage": "export", "metrics": {"rows": rows}}))
+    digest = _publish(export, "export", metrics={"rows": rows})["digest"]
     evaluate = tmp_path / "b" / "evaluate" / "k2"
     evaluate.mkdir(parents=True)
-    (evaluate / "manifest.json").write_text(json.dumps({"stage": "evaluate", "inputs": {"export": {"key": "k1"}}}))
+    _publish(evaluate, "evaluate", inputs={"export": {"key": "k1", "digest": digest}})
     return export, evaluate
 
 
@@ -42,6 +52,23 @@ def test_stage_folders_pick_the_variant(build):
         from_stage_folder(export, "fp16", None, 1)
     with pytest.raises(UserInputError, match="no runnable int8 tflite"):
         from_stage_folder(export, "int8", "tflite", 1)
+
+
+def test_stage_folders_are_verified_against_their_manifest(build, tmp_path):
+    """A folder is read as the runner reads a cached stage: a changed file, a folder without a manifest,
+    or an evaluate folder whose export is gone is refused in one line."""
+    export, evaluate = build
+    (export / "student_int8.onnx").write_bytes(b"not the exported file")
+    with pytest.raises(UserInputError, match="^--model .*: not a finished stage folder .*do not match") as error:
+        from_stage_folder(export, None, None, 1)
+    assert "\n" not in str(error.value)
+    with pytest.raises(UserInputError, match="its export input .* is missing or no longer"):
+        from_stage_folder(evaluate, None, None, 1)
+    shutil.rmtree(export)
+    with pytest.raises(UserInputError, match="its export input"):
+        from_stage_folder(evaluate, None, None, 1)
+    with pytest.raises(UserInputError, match=r"not a finished stage folder \(no readable manifest.json\)"):
+        from_stage_folder(tmp_path, None, None, 1)
 
 
 @pytest.mark.slow

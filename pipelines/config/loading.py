@@ -3,6 +3,9 @@
 Errors name the file, the line and the YAML path, and suggest the closest valid key, so a
 user can fix a config without reading the source. YAML is read with `safe_load` semantics
 only (SafeLoader): a config can never construct Python objects.
+
+Once the declarations validate, the teacher the config names is checked with its own code
+(models/), so this module sits above models/ while the declarations sit below it.
 """
 
 from __future__ import annotations
@@ -50,9 +53,44 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         loc = _apply_override(data, override)
         origins[loc] = f"--set {override}"
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as error:
         raise UserInputError(_describe(error, origins, str(path))) from None
+    problem = _teacher_problem(config)
+    if problem:
+        loc, message = problem
+        raise UserInputError(f"{_named_origin(loc, origins, str(path))}: {'.'.join(loc)}: {message}")
+    return config
+
+
+def _teacher_problem(config: RunConfig) -> tuple[Loc, str] | None:
+    """What keeps the configured teacher from running, with the YAML path it concerns; None when it runs.
+
+    An imported teacher is opened and run once at the crop and evaluation sizes: a wrong layout,
+    channel count, fixed size or output shape is reported before any stage starts, naming the
+    user's file. A pretrained teacher needs the package that ships its weights. The model code
+    (torch, onnxruntime) is imported only for configs that use these teachers, so that checking
+    any other config stays quick.
+    """
+    teacher = config.teacher
+    if teacher.onnx is not None:
+        from stylectl.pipelines.models.onnx_teacher import OnnxTeacher
+
+        onnx = teacher.onnx
+        try:
+            model = OnnxTeacher(onnx.file, onnx.input_range, onnx.output_range, onnx.layout, onnx.inputs)
+            model.check_sizes([config.data.crop_size, config.data.eval_size])
+        except UserInputError as error:
+            return ("teacher", "onnx"), str(error)
+    pretrained = next((option for option in ("pretrained", "init") if getattr(teacher, option) is not None), None)
+    if pretrained is not None:
+        from stylectl.pipelines.models.arbitrary import package_file
+
+        try:
+            package_file("")
+        except UserInputError as error:
+            return ("teacher", pretrained), str(error)
+    return None
 
 
 class DuplicateKey(Exception):
@@ -118,12 +156,16 @@ def _describe(error: ValidationError, origins: dict[Loc, str], path: str) -> str
         named = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)+): (.*)", message) if not loc else None
         if named:  # a check across sections names the YAML path it is about: point at that line
             dotted, message = named.groups()
-            named_loc = tuple(dotted.split("."))
-            overrides = [origin for key, origin in origins.items()
-                         if key[:len(named_loc)] == named_loc and origin.startswith("--set")]
-            where = (overrides[-1] if overrides else None) or _closest_origin(named_loc, origins) or path
+            where = _named_origin(tuple(dotted.split(".")), origins, path)
         lines.append(f"{where}: {dotted}: {message}")
     return "\n".join(lines)
+
+
+def _named_origin(loc: Loc, origins: dict[Loc, str], path: str) -> str:
+    """Where a problem found after the fields validated, about the YAML path `loc`, comes from: the last
+    override inside that path, else the line of its longest defined prefix, else the file."""
+    overrides = [origin for key, origin in origins.items() if key[:len(loc)] == loc and origin.startswith("--set")]
+    return (overrides[-1] if overrides else None) or _closest_origin(loc, origins) or path
 
 
 def _closest_origin(loc: Loc, origins: dict[Loc, str]) -> str | None:
