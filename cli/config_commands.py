@@ -23,12 +23,15 @@ def validate(config: Path = options.ConfigArg, set_: options.Overrides = options
         print(f"{config}: ok (build '{resolved.name}')")
 
 
-def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout.")) -> None:
-    """Print the JSON schema of build configs (for editor completion and validation)."""
+def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
+           markdown: bool = typer.Option(False, "--markdown", help="The Markdown reference (docs/configs.md) instead "
+                                         "of JSON schema.")) -> None:
+    """Print the JSON schema of build configs (for editor completion and validation), or --markdown its reference."""
     from stylectl.pipelines.artifacts import write_atomic
     from stylectl.pipelines.config import RunConfig
+    from stylectl.pipelines.config.reference import markdown_reference
 
-    text = json.dumps(RunConfig.model_json_schema(), indent=2) + "\n"
+    text = markdown_reference() if markdown else json.dumps(RunConfig.model_json_schema(), indent=2) + "\n"
     if output:
         write_atomic(output, text.encode())
     else:

@@ -21,7 +21,7 @@ class ExportConfig(Section):
     formats: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"onnx": {}},
         description="Formats to write: a list (onnx, tflite, coreml, pte) or a mapping format -> options "
-                    "(variants, and each format's own options; see README).")
+                    "(variants, and each format's own options; see docs/export.md).")
     opset: int = Field(18, ge=18, le=24, description="ONNX opset version, 18 to 24: the opsets torch's exporter "
                        "writes natively.")
     parity_min_psnr: float = Field(
