@@ -32,6 +32,7 @@ def stylize(
     max_side: Optional[int] = typer.Option(None, "--max-side", min=8, help="Shrink inputs so their longest side "
                                                                            "is at most this."),
     threads: int = typer.Option(1, "--threads", min=1, help="Runtime threads (the report times 1)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that already exist (never a source)."),
     measure: bool = typer.Option(False, "--measure", help="Also measure each video's flicker: the warping error "
                                                           "of the stylized clip and of the input clip (DIS flow)."),
     set_: options.Overrides = options.SetOpt,
@@ -49,7 +50,7 @@ def stylize(
     for value, flag, allowed in ((variant, "--variant", VARIANTS), (file_format, "--format", FILE_FORMATS)):
         if value is not None and value not in allowed:
             raise UserInputError(f"{flag} {value}: choose from {', '.join(allowed)}")
-    jobs, problems = plan_jobs(sources, out)
+    jobs, problems = plan_jobs(sources, out, overwrite)
     chosen = resolve_model(model, variant, file_format, checkpoints, threads, set_ or [])
     reporter = make_reporter(plain or None)
     reporter.line(f"model: {chosen.path} ({chosen.file_format}, {chosen.describe()['runtime']})")

@@ -30,9 +30,14 @@ class Job:
     kind: str  # "photo" or "video"
 
 
-def plan_jobs(sources: list[Path], out: Path) -> tuple[list[Job], list[str]]:
+def plan_jobs(sources: list[Path], out: Path, overwrite: bool = False) -> tuple[list[Job], list[str]]:
     """One job per photo or video: a folder's files (recursively) keep their path relative to the
-    folder, a file given directly goes to OUT/its name; also the sources that are no photo or video."""
+    folder, a file given directly goes to OUT/its name; also the sources that are no photo or video.
+
+    Refused before anything is written (UserInputError, exit 2), so no user file is ever lost: an
+    output folder that is a source folder or inside one (its outputs would replace the sources, or
+    be read as sources by the next run), an output that is a source file, and an output that
+    already exists unless `overwrite`."""
     from stylectl.pipelines.stylize.video import output_name
 
     jobs, problems = [], []
@@ -56,7 +61,25 @@ def plan_jobs(sources: list[Path], out: Path) -> tuple[list[Job], list[str]]:
     clashes = sorted({str(target) for target in targets if targets.count(target) > 1})
     if clashes:
         raise UserInputError(f"two sources would be written to the same output: {clashes[0]}")
+    _refuse_data_loss(sources, out, jobs, overwrite)
     return jobs, problems
+
+
+def _refuse_data_loss(sources: list[Path], out: Path, jobs: list[Job], overwrite: bool) -> None:
+    resolved_out = out.resolve()
+    for source in sources:
+        if source.is_dir() and resolved_out.is_relative_to(source.resolve()):
+            raise UserInputError(f"-o {out}: is inside the source folder {source}; its outputs would replace or "
+                                 "join the photos being read: choose a folder outside it")
+    inputs = {job.source.resolve() for job in jobs}
+    for job in jobs:
+        if job.target.resolve() in inputs:
+            raise UserInputError(f"{job.target}: is one of the sources; choose another -o folder")
+    existing = [job.target for job in jobs if job.target.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UserInputError(f"{existing[0]}: already exists{more}; pass --overwrite to replace, or choose another "
+                             "-o folder")
 
 
 def _kind(path: Path) -> str | None:

@@ -33,9 +33,9 @@ class LearningRate:
     """Adam's learning rate over a run: held constant, or cosine-decayed to zero by the last step.
 
     With a constant rate a student's held-out error jumps from one validation to the next, so
-    where a run stops decides its score; a decayed rate lets the last steps settle. On the
-    3000-step distillation bar it scored the same as constant (README, "Distillation"), so
-    constant stays the default and cosine is there for long runs.
+    where a run stops decides its score; a decayed rate lets the last steps settle. Weight averaging
+    (`trainer.ema_decay`) calms the same swings without tying the schedule to the run's length,
+    so constant stays the default and cosine is there for long runs.
     """
 
     peak: float

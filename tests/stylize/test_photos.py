@@ -132,3 +132,34 @@ def test_variant_with_a_model_file_is_refused(cli, tmp_path, invert_files):
     code, _, err = cli("stylize", tmp_path / "p.png", "--model", invert_files["fixed"], "-o", tmp_path / "out",
                        "--variant", "int8")
     assert code == 2 and "--variant" in err and "Traceback" not in err
+
+
+def _snapshot(folder) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_output_that_is_the_source_folder_or_inside_it_is_refused_and_nothing_changes(cli, tmp_path, invert_files):
+    photos = tmp_path / "d"
+    _save(photos / "a.png", random_rgb(20, 30))
+    _save(photos / "sub" / "b.png", random_rgb(12, 9, seed=1))
+    before = _snapshot(photos)
+    for target in (photos, photos / "sub", photos / "new"):
+        code, _, err = cli("stylize", photos, "--model", invert_files["fixed"], "-o", target)
+        assert code == 2 and "inside the source folder" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = cli("stylize", photos / "a.png", "--model", invert_files["fixed"], "-o", photos)
+    assert code == 2 and "is one of the sources" in err, err
+    assert _snapshot(photos) == before
+
+
+def test_existing_outputs_are_kept_unless_overwrite(cli, tmp_path, invert_files):
+    _save(tmp_path / "p.png", random_rgb(20, 30))
+    code, _, err = cli("stylize", tmp_path / "p.png", "--model", invert_files["fixed"], "-o", tmp_path / "out")
+    assert code == 0, err
+    (tmp_path / "out" / "p.png").write_bytes(b"earlier output")
+    code, _, err = cli("stylize", tmp_path / "p.png", "--model", invert_files["fixed"], "-o", tmp_path / "out")
+    assert code == 2 and "already exists" in err and "--overwrite" in err, err
+    assert (tmp_path / "out" / "p.png").read_bytes() == b"earlier output"
+    code, _, err = cli("stylize", tmp_path / "p.png", "--model", invert_files["fixed"], "-o", tmp_path / "out",
+                       "--overwrite")
+    assert code == 0, err
+    assert np.array_equal(_read(tmp_path / "out" / "p.png"), 255 - _read(tmp_path / "p.png"))
