@@ -31,6 +31,8 @@ def stylize(
                                                                         "luminance only)."),
     max_side: Optional[int] = typer.Option(None, "--max-side", min=8, help="Shrink inputs so their longest side "
                                                                            "is at most this."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help="Refuse photos declaring more "
+                                             "pixels than this, before decoding them (default 50 million)."),
     threads: int = typer.Option(1, "--threads", min=1, help="Runtime threads (the report times 1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that already exist (never a source)."),
     measure: bool = typer.Option(False, "--measure", help="Also measure each video's flicker: the warping error "
@@ -42,6 +44,7 @@ def stylize(
 ) -> None:
     """Stylize photos, folders and videos with a built model, each file run in its own runtime."""
     from stylectl.pipelines.errors import UserInputError
+    from stylectl.pipelines.images import DEFAULT_MAX_PIXELS
     from stylectl.pipelines.progress import make_reporter
     from stylectl.pipelines.stylize.look import Look
     from stylectl.pipelines.stylize.model import resolve_model
@@ -54,7 +57,8 @@ def stylize(
     chosen = resolve_model(model, variant, file_format, checkpoints, threads, set_ or [])
     reporter = make_reporter(plain or None)
     reporter.line(f"model: {chosen.path} ({chosen.file_format}, {chosen.describe()['runtime']})")
-    summary = stylize_all(jobs, chosen, Look(strength, preserve_color), max_side, reporter, measure)
+    summary = stylize_all(jobs, chosen, Look(strength, preserve_color), max_side, reporter, measure,
+                          max_pixels or DEFAULT_MAX_PIXELS)
     summary["failures"] = problems + summary["failures"]
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -66,8 +70,10 @@ def stylize(
             flicker = row.get("warping_error", {})
             if "stylized" in flicker:
                 print(f"{row['output']}: warping error {flicker['stylized']:.5f} (input clip {flicker['input']:.5f})")
-    if summary["failures"]:
-        raise UserInputError("\n".join(summary["failures"]))
+    if failures := summary["failures"]:
+        written = len(summary["outputs"])
+        raise UserInputError("\n".join(failures) + f"\n{len(failures)} of {len(failures) + written} file(s) failed; "
+                             f"{written} written to {out}")
 
 
 def register(app: typer.Typer) -> None:

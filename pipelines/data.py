@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
 from stylectl.pipelines.assets import BUILTIN_CONTENT, BUILTIN_PREFIX, BUILTIN_STYLES
 from stylectl.pipelines.errors import StylectlError, UserInputError
+from stylectl.pipelines.images import open_image
 
 
 # Colour photos that ship inside wheels the project already depends on: (package, file
@@ -215,14 +216,8 @@ def eval_batch(paths: Sequence[Path], size: int) -> torch.Tensor:
 
 
 def _open_rgb(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            # Phone photos store their rotation in EXIF; apply it so crops are upright.
-            return ImageOps.exif_transpose(opened).convert("RGB")
-    # SyntaxError: some PIL decoders report corrupt headers with it.
-    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise UserInputError(f"cannot read image {path}: {error}") from error
+    """Upright 8-bit sRGB (pipelines/images.py), so 16-bit, CMYK or wide-gamut photos train as they look."""
+    return open_image(path).rgb
 
 
 def _fit_longest(image: Image.Image, size: int) -> Image.Image:

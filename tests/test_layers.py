@@ -29,7 +29,7 @@ LAYERS = {f"stylectl.{name}": rank for rank, names in (
     (4, "pipelines.train pipelines.readers pipelines.config.loading"),
     (3, "pipelines.models pipelines.context"),
     (2, "pipelines.config pipelines.measure"),
-    (1, "pipelines.artifacts pipelines.data"),
+    (1, "pipelines.artifacts pipelines.data pipelines.images"),
     (0, "pipelines pipelines.errors pipelines.quiet pipelines.progress pipelines.distributed pipelines.assets "
         "pipelines.figures pipelines.export.formats"),
 ) for name in names.split()}

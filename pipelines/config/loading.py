@@ -2,7 +2,7 @@
 
 Errors name the file, the line and the YAML path, and suggest the closest valid key, so a
 user can fix a config without reading the source. YAML is read with `safe_load` semantics
-only (SafeLoader): a config can never construct Python objects.
+only (SafeLoader): a config can never construct Python objects; aliases are refused.
 
 Once the declarations validate, the teacher the config names is checked with its own code
 (models/), so this module sits above models/ while the declarations sit below it.
@@ -34,6 +34,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     except (OSError, UnicodeDecodeError) as error:
         raise UserInputError(f"{path}: cannot read config ({error})") from None
     try:
+        _refuse_aliases(path, text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -116,6 +117,15 @@ def _key_lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
             lines[(*loc, index)] = item.start_mark.line + 1
             lines.update(_key_lines(item, (*loc, index)))
     return lines
+
+
+def _refuse_aliases(path: Path, text: str) -> None:
+    """Refuse `*alias` references before anything is built: a config needs none, and a few nested
+    ones expand to billions of values (the "billion laughs"), which took a minute to reject."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise UserInputError(f"{path}:{event.start_mark.line + 1}: YAML alias *{event.anchor} is not allowed in a "
+                                 "config; write the value out")
 
 
 def _apply_override(data: dict[str, Any], override: str) -> Loc:

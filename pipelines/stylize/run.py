@@ -1,8 +1,8 @@
 """`stylectl stylize`: every source file through one model, with progress, a summary and failures
 that do not stop the others.
 
-A file that cannot be read or decoded is recorded and skipped; the command still writes every other
-output, then fails with one line per bad file (exit 2). Outputs are written atomically, so nothing
+A file that cannot be read, decoded or written is recorded and skipped; the command still writes
+every other output, then fails with one line per bad file and a count (exit 2). Outputs are written atomically, so nothing
 half-written is left under a real name.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from stylectl.pipelines.errors import UserInputError
+from stylectl.pipelines.images import DEFAULT_MAX_PIXELS
 from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.stylize.look import Look
 from stylectl.pipelines.stylize.model import StyleModel
@@ -88,7 +89,7 @@ def _kind(path: Path) -> str | None:
 
 
 def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | None,
-                reporter: Reporter, measure: bool = False) -> dict:
+                reporter: Reporter, measure: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict:
     """Run every job, photos first; returns the summary (outputs, failures, frames, seconds, frames/s).
     With `measure`, each video's row also holds its flicker (warping error, measure/flicker.py)."""
     from stylectl.pipelines.stylize.frames import stylize_frames
@@ -104,14 +105,14 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
     with reporter.task("stylize (frames)", max(1, sum(totals.values()))) as task:
         progress = _Progress(task)
         photos = [job for job in totals if job.kind == "photo"]
-        for job, written in _photos(photos, pairs, max_side, progress, failures):
+        for job, written in _photos(photos, pairs, max_side, max_pixels, progress, failures):
             outputs.append({"source": str(job.source), "output": str(job.target), "kind": "photo", **written})
         for job in (job for job in totals if job.kind == "video"):
             started, before = time.monotonic(), progress.frames
             try:
                 written = _video(job, pairs, max_side, progress.frame, reporter, measure)
-            except UserInputError as error:
-                failures.append(str(error))
+            except (UserInputError, OSError) as error:
+                failures.append(str(error) if isinstance(error, UserInputError) else _unwritable(job, error))
                 progress.skip(max(0, totals[job] - (progress.frames - before)))
                 continue
             outputs.append({"source": str(job.source), "output": str(job.target), "kind": "video",
@@ -120,6 +121,10 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
     return {"model": model.describe(), "strength": look.strength, "preserve_color": look.preserve_color,
             "outputs": outputs, "failures": failures, "frames": progress.frames, "seconds": round(seconds, 3),
             "frames_per_second": progress.frames / seconds if seconds > 0 else None}
+
+
+def _unwritable(job: Job, error: OSError) -> str:
+    return f"cannot write {job.target}: {error.strerror or error}"
 
 
 class _Progress:
@@ -141,7 +146,7 @@ class _Progress:
         self.task.update(self.frames + self.skipped, fps=rate)
 
 
-def _photos(jobs: list[Job], pairs, max_side: int | None, progress: _Progress,
+def _photos(jobs: list[Job], pairs, max_side: int | None, max_pixels: int | None, progress: _Progress,
             failures: list[str]) -> Iterator[tuple[Job, dict]]:
     """Photos streamed through the frame loop like a video's frames, so a folder costs one runtime
     call per chunk of photos rather than one per photo; a photo that cannot be read is skipped."""
@@ -152,7 +157,7 @@ def _photos(jobs: list[Job], pairs, max_side: int | None, progress: _Progress,
     def frames() -> Iterator:
         for job in jobs:
             try:
-                photo = read_photo(job.source, max_side)
+                photo = read_photo(job.source, max_side, max_pixels)
             except UserInputError as error:
                 failures.append(str(error))
                 progress.skip(1)
@@ -162,7 +167,12 @@ def _photos(jobs: list[Job], pairs, max_side: int | None, progress: _Progress,
 
     for _, stylized in pairs(frames()):
         job, photo = read.popleft()
-        write_photo(job.target, stylized, photo.alpha)
+        try:
+            write_photo(job.target, stylized, photo.alpha)
+        except OSError as error:  # an unwritable folder, a file where a folder should be, a full disk
+            failures.append(_unwritable(job, error))
+            progress.skip(1)
+            continue
         progress.frame()
         height, width = stylized.shape[:2]
         yield job, {"frames": 1, "width": width, "height": height, "alpha": photo.alpha is not None}

@@ -5,6 +5,12 @@ into S x S tiles that overlap by `OVERLAP` pixels; each output pixel is the weig
 tiles covering it, weights falling linearly towards each tile's edge, so no seam shows where the
 convolutions saw different borders. A smaller image is padded up (edge pixels repeated) and cut
 back. A dynamic-size file gets the whole image, padded to `MULTIPLE`.
+
+A large photo (over `LARGE_PIXELS`) is streamed instead (`stylize_large`): one row of tiles at a
+time, a few tiles per runtime call, blended into a rolling band one tile high and written out as
+8-bit rows as soon as no later tile covers them. Memory then grows with the photo's width, not its
+area: the 8-bit input and output are the only whole-photo arrays (a 24 MP photo stylized in one
+piece would hold gigabytes of activations). A dynamic-size file is tiled at `LARGE_TILE` there.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +26,10 @@ import torch.nn.functional as F
 # suits every network the chain builds.
 MULTIPLE = 8
 OVERLAP = 32  # pixels shared by neighbouring tiles (at most a quarter of a tile): wider than the seams convs leave
+
+LARGE_PIXELS = 4_000_000  # above this, a photo is streamed in tile rows (a 1080p frame stays whole)
+LARGE_TILE = 1024  # the tile a dynamic-size file gets in a large photo
+TILES_PER_CALL = 8  # tiles per runtime call when streaming: few enough to stay small, enough to amortise a call
 
 Run = Callable[[torch.Tensor], torch.Tensor]
 
@@ -35,6 +46,44 @@ def stylize_images(run: Run, images: list[torch.Tensor], input_size: tuple[int, 
         results.append(_blend(outputs[start:start + len(tiles)], boxes, image.shape[1:], input_size))
         start += len(tiles)
     return results
+
+
+def stylize_large(run: Run, rgb: np.ndarray, input_size: tuple[int, int] | None) -> np.ndarray:
+    """The HxWx3 uint8 output for a large HxWx3 uint8 photo, streamed row of tiles by row (see above)."""
+    tile_h, tile_w = input_size or (LARGE_TILE, LARGE_TILE)
+    height, width = rgb.shape[:2]
+    tall, wide = max(height, tile_h), max(width, tile_w)
+    weight = _ramp(tile_h)[:, None] * _ramp(tile_w)[None, :]
+    band, band_weight = torch.zeros(3, tile_h, wide), torch.zeros(1, tile_h, wide)
+    output, band_top = np.empty_like(rgb), 0
+    for top in _starts(tall, tile_h):
+        _flush(output, band, band_weight, band_top, top)
+        shift = top - band_top
+        band, band_weight, band_top = band.roll(-shift, 1), band_weight.roll(-shift, 1), top
+        band[:, tile_h - shift:], band_weight[:, tile_h - shift:] = 0, 0
+        lefts = _starts(wide, tile_w)
+        for first in range(0, len(lefts), TILES_PER_CALL):
+            group = lefts[first:first + TILES_PER_CALL]
+            tiles = torch.stack([_tile(rgb, top, left, tile_h, tile_w) for left in group])
+            for result, left in zip(run(tiles).clamp(0, 1), group):
+                band[:, :, left:left + tile_w] += result * weight
+                band_weight[:, :, left:left + tile_w] += weight
+    _flush(output, band, band_weight, band_top, tall)
+    return output
+
+
+def _tile(rgb: np.ndarray, top: int, left: int, tile_h: int, tile_w: int) -> torch.Tensor:
+    """One [3,tile_h,tile_w] float tile; past the photo's bottom or right edge, edge pixels repeat."""
+    piece = torch.from_numpy(np.ascontiguousarray(rgb[top:top + tile_h, left:left + tile_w]))
+    return _pad_to(piece.permute(2, 0, 1).float().div(255), tile_h, tile_w)
+
+
+def _flush(output: np.ndarray, band: torch.Tensor, band_weight: torch.Tensor, band_top: int, until: int) -> None:
+    """Write the band's rows above `until` (no later tile reaches them) to the 8-bit output."""
+    rows = min(until, output.shape[0]) - band_top
+    if rows > 0:
+        done = (band[:, :rows, :output.shape[1]] / band_weight[:, :rows, :output.shape[1]])
+        output[band_top:band_top + rows] = done.mul(255).round().byte().permute(1, 2, 0).numpy()
 
 
 def _padded(run: Run, image: torch.Tensor) -> torch.Tensor:

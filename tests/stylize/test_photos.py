@@ -121,9 +121,10 @@ def test_bad_file_is_named_others_written_exit_2(cli, tmp_path, invert_files):
                        "-o", tmp_path / "out")
     assert code == 2
     lines = err.strip().splitlines()
-    assert [line for line in lines if line.startswith("error:")] == lines[-2:] and len(lines[-2:]) == 2
-    assert "missing.png" in lines[-2] and "no such file" in lines[-2]
-    assert "broken.jpg" in lines[-1] and "Traceback" not in err
+    assert [line for line in lines if line.startswith("error:")] == lines[-3:]
+    assert "missing.png" in lines[-3] and "no such file" in lines[-3]
+    assert "broken.jpg" in lines[-2] and "Traceback" not in err
+    assert "2 of 3 file(s) failed; 1 written" in lines[-1]
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["good.png"]  # nothing half-written
 
 
