@@ -68,7 +68,20 @@ def main() -> None:
     argv = normalize_force(sys.argv[1:])
     debug = "--debug" in argv or bool(os.environ.get("STYLECTL_DEBUG"))
     try:
-        app(args=argv, prog_name="stylectl")
+        code = app(args=argv, prog_name="stylectl", standalone_mode=False)  # Click's usage errors come to us
+    except typer.Abort:  # Ctrl-C at a prompt
+        _print_error("interrupted")
+        sys.exit(130)
+    except typer.TyperException as error:  # Click's usage errors: one line, exit 2
+        context, message = getattr(error, "ctx", None), error.format_message()
+        if not message and context is not None:  # bare `stylectl`: the help is the answer
+            print(context.get_help())
+            sys.exit(2)
+        if debug:
+            traceback.print_exc()
+        command = context.command_path if context else "stylectl"
+        _print_error(f"{command}: {message} (see {command} --help)")
+        sys.exit(2)
     except StylectlError as error:
         if debug:
             traceback.print_exc()
@@ -84,6 +97,7 @@ def main() -> None:
             raise
         _print_error(f"{type(error).__name__}: {error} (run with --debug for the traceback)")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)  # --help and --version return their code
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ def plan_jobs(sources: list[Path], out: Path, overwrite: bool = False) -> tuple[
             found = sorted(path for path in source.rglob("*") if path.is_file() and _kind(path)
                            and not any(part.startswith(".") for part in path.relative_to(source).parts))
             pairs = [(path, path.relative_to(source)) for path in found]
+            if not pairs:
+                problems.append(f"{source}: no photo or video in this folder")
         elif source.is_file() and _kind(source):
             pairs = [(source, Path(source.name))]
         else:

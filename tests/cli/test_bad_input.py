@@ -61,6 +61,10 @@ CASES = [
     ("opset the exporter does not write", None, ["--set", "export.opset=99"], ["export.opset", "less than or equal to 24"]),
     ("augment scale reversed", None, ["--set", "student.augment.scale=[1.0, 0.5]"],
      ["student.augment.scale", "0 < min <= max <= 1"]),
+    ("yaml alias", "name: &n tiny\nseed: 1\nother: *n\n", [], ["bad.yaml:3", "YAML alias *n is not allowed"]),
+    ("billion laughs", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)), [],
+     ["bad.yaml:2", "YAML alias *a is not allowed"]),
     ("infinite gate threshold", _with("evaluate", "gates", {"max_latency_ms": float("inf")}), [],
      ["bad.yaml:{max_latency_ms}", "evaluate.gates.max_latency_ms", "finite number (got inf)"]),
 ]
