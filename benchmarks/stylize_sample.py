@@ -1,4 +1,5 @@
-"""Draw docs/stylize-sample.png: what `stylectl stylize` makes with the quickstart's shipped file.
+"""Draw docs/stylize-sample.png and docs/stroke-scale-sample.png: what `stylectl stylize` makes with
+the quickstart's shipped file.
 
 Builds (or reuses) the config's chain (default: the quickstart), then runs the real command,
 `stylectl stylize ... --variant int8 --format tflite`, on:
@@ -7,6 +8,10 @@ Builds (or reuses) the config's chain (default: the quickstart), then runs the r
   of which the middle frame is shown.
 The sheet is stored with 256 colours.
 Each row: the input, the stylized output, the same with --preserve-color.
+
+The stroke-scale sheet: china.jpg enlarged 4x with Lanczos to 2560x1708 (no larger photo ships
+with the project, so its detail is that of a 640-pixel photo), stylized as it is and with
+`--stroke-scale 4`; top row the whole pictures, bottom row the same 480x360 region at 1:1.
 
 Usage: .venv/bin/python benchmarks/stylize_sample.py [--config configs/quickstart.yaml]
 """
@@ -28,6 +33,8 @@ from results import built_chain
 
 HERE = Path(__file__).parent
 TARGET = HERE.parent / "docs" / "stylize-sample.png"
+STROKE_TARGET = HERE.parent / "docs" / "stroke-scale-sample.png"
+STROKE_SCALE, CROP = 4, (1100, 500, 1580, 860)  # the region shown at 1:1: the pagoda's roofs
 CLIP_SIZE, CLIP_FRAMES, CLIP_RATE = (480, 270), 48, 24
 STYLECTL = str(Path(sys.executable).parent / "stylectl")
 
@@ -88,10 +95,25 @@ def main() -> None:
             kept = _stylize(args.config, source, folder / "kept", "--preserve-color")
             read = _middle_frame if source.suffix == ".mp4" else Image.open
             rows.append([(name, read(source)), ("int8 TFLite", read(plain)), ("--preserve-color", read(kept))])
-        TARGET.parent.mkdir(parents=True, exist_ok=True)
-        # 256 colours: a third of the bytes in git, no visible banding at this size
-        _sheet(rows).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(TARGET, optimize=True)
-    print(f"wrote {TARGET}")
+        _save(_sheet(rows), TARGET)
+        _save(_stroke_scale_sheet(args.config, photo, folder), STROKE_TARGET)
+
+
+def _stroke_scale_sheet(config: Path, photo: Path, folder: Path) -> Image.Image:
+    large = folder / "china_large.png"
+    with Image.open(photo) as small:
+        small.resize((small.width * 4, small.height * 4), Image.Resampling.LANCZOS).save(large)
+    plain = Image.open(_stylize(config, large, folder / "stroke1"))
+    scaled = Image.open(_stylize(config, large, folder / "stroke4", "--stroke-scale", str(STROKE_SCALE)))
+    return _sheet([[("2560x1708, as it is", plain), (f"--stroke-scale {STROKE_SCALE}", scaled)],
+                   [("1:1 region", plain.crop(CROP)), ("1:1 region", scaled.crop(CROP))]])
+
+
+def _save(sheet: Image.Image, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # 256 colours: a third of the bytes in git, no visible banding at this size
+    sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(target, optimize=True)
+    print(f"wrote {target}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ def stylize(
                                                                              "the photo, 1 is the model's output."),
     preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the photo's colours (the style's "
                                                                         "luminance only)."),
+    stroke_scale: float = typer.Option(1.0, "--stroke-scale", min=1.0, max=16.0, help="Make the style's strokes "
+                                       "this many times larger: the model sees the photo shrunk as much, and the "
+                                       "result is upsampled along the photo's edges (for large photos)."),
     max_side: Optional[int] = typer.Option(None, "--max-side", min=8, help="Shrink inputs so their longest side "
                                                                            "is at most this."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", min=1, help="Refuse photos declaring more "
@@ -57,7 +60,7 @@ def stylize(
     chosen = resolve_model(model, variant, file_format, checkpoints, threads, set_ or [])
     reporter = make_reporter(plain or None)
     reporter.line(f"model: {chosen.path} ({chosen.file_format}, {chosen.describe()['runtime']})")
-    summary = stylize_all(jobs, chosen, Look(strength, preserve_color), max_side, reporter, measure,
+    summary = stylize_all(jobs, chosen, Look(strength, preserve_color, stroke_scale), max_side, reporter, measure,
                           max_pixels or DEFAULT_MAX_PIXELS)
     summary["failures"] = problems + summary["failures"]
     if as_json:
@@ -69,7 +72,9 @@ def stylize(
         for row in summary["outputs"]:
             flicker = row.get("warping_error", {})
             if "stylized" in flicker:
-                print(f"{row['output']}: warping error {flicker['stylized']:.5f} (input clip {flicker['input']:.5f})")
+                cuts = f"; {flicker['shot_cuts']} shot cut(s) left out" if flicker["shot_cuts"] else ""
+                print(f"{row['output']}: warping error {flicker['stylized']:.5f} (input clip {flicker['input']:.5f}"
+                      f"{cuts})")
     if failures := summary["failures"]:
         written = len(summary["outputs"])
         raise UserInputError("\n".join(failures) + f"\n{len(failures)} of {len(failures) + written} file(s) failed; "

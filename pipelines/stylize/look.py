@@ -1,4 +1,8 @@
-"""What the user asks of the stylized picture beyond the model: how strong, and whose colours.
+"""What the user asks of the stylized picture beyond the model: how large its strokes, how strong,
+and whose colours.
+
+The stroke scale acts before the model (frames.py shrinks the frame, guided.py brings it back up);
+the rest acts on the model's output here.
 
 Both work on 8-bit RGB frames with PIL: `--preserve-color` keeps the photo's chroma (Cb, Cr) under
 the stylized luminance (Y) -- the luminance transfer of Gatys et al. 2016, "Preserving color in
@@ -17,6 +21,7 @@ from PIL import Image
 class Look:
     strength: float = 1.0  # 0: the photo unchanged, 1: the model's output
     preserve_color: bool = False
+    stroke_scale: float = 1.0  # strokes this many times larger than the model paints them
 
     def apply(self, photo: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The frame to write, from the input and the model's output (both HxWx3 uint8 RGB)."""

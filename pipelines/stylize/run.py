@@ -121,6 +121,7 @@ def stylize_all(jobs: list[Job], model: StyleModel, look: Look, max_side: int | 
                             "seconds": round(time.monotonic() - started, 3), **written})
     seconds = time.monotonic() - progress.started
     return {"model": model.describe(), "strength": look.strength, "preserve_color": look.preserve_color,
+            "stroke_scale": look.stroke_scale,
             "outputs": outputs, "failures": failures, "frames": progress.frames, "seconds": round(seconds, 3),
             "frames_per_second": progress.frames / seconds if seconds > 0 else None}
 
@@ -197,7 +198,7 @@ def _video(job: Job, pairs, max_side: int | None, on_frame, reporter: Reporter, 
     written = stylize_video(job.source, job.target, measured, max_side, on_frame)
     try:
         stylized, source = meter.values()
-        written["warping_error"] = {"stylized": stylized, "input": source}
+        written["warping_error"] = {"stylized": stylized, "input": source, "shot_cuts": meter.cuts}
     except ValueError as error:  # a one-frame clip has no motion to measure
         written["warping_error"] = {"not_measured": str(error)}
     return _audio_warning(job, written, reporter)

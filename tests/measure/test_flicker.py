@@ -80,3 +80,25 @@ def test_dis_path_is_zero_for_a_still_clip_and_needs_two_frames():
         warping_error([(frame, frame)])
     with pytest.raises(ValueError, match="differ in size"):
         warping_error([(frame, frame[:32])])
+
+
+def test_a_shot_cut_is_counted_and_left_out_of_the_flicker(monkeypatch):
+    """Two diagonal pans of different pictures, back to back: the pair across the cut is left out, so the
+    clip's error is the mean of its shots' (three pairs each), where counting the cut would multiply it."""
+    from stylectl.pipelines.measure import flicker
+
+    shots = [[scene[16 + 2 * step:112 + 2 * step, 16 + 3 * step:112 + 3 * step] for step in range(4)]
+             for scene in (_uint8(_texture(160, seed=2)), _uint8(_texture(160, seed=5)))]
+    generator = np.random.default_rng(0)
+    noisy = [[np.clip(frame + generator.normal(0, 8, frame.shape), 0, 255).astype(np.uint8) for frame in shot]
+             for shot in shots]
+    meter = flicker.WarpingErrorMeter(clips=2)
+    for frame, stylized in zip(shots[0] + shots[1], noisy[0] + noisy[1]):
+        meter.add(frame, stylized, frame)
+    stylized, source = meter.values()
+    assert meter.cuts == 1
+    per_shot = [warping_error(zip(shot, stylized_shot)) for shot, stylized_shot in zip(shots, noisy)]
+    assert stylized == pytest.approx(sum(per_shot) / 2, rel=1e-5)
+    assert source < 0.02 * stylized  # the input's own error: the pans alone, the flow followed them
+    monkeypatch.setattr(flicker, "CUT_FLOOR", float("inf"))  # what the figure was before cuts were found
+    assert warping_error(zip(shots[0] + shots[1], noisy[0] + noisy[1])) > 3 * stylized
