@@ -130,9 +130,10 @@ class Artifact:
         return self.manifest["metrics"]
 
     def path(self, name: str) -> Path:
-        """Path of one of the artifact's files; a missing file is a broken cache entry."""
+        """Path of one of the artifact's files or folder packages (a Core ML .mlpackage); a missing
+        one is a broken cache entry."""
         path = self.folder / name
-        if not path.is_file():
+        if not path.exists():
             raise StylectlError(f"{self.folder}: stage output '{name}' is missing")
         return path
 

@@ -28,7 +28,9 @@ def build(tmp_path):
     export.mkdir(parents=True)
     (export / "student_int8.tflite").write_bytes(b"int8")
     (export / "student_fp32.onnx").write_bytes(b"fp32")
-    rows = [{"format": "onnx", "variant": "fp32", "file": "student_fp32.onnx", "options": {}, "status": "ok"},
+    (export / "student_fp16.mlpackage" / "Data").mkdir(parents=True)  # Core ML's package is a folder
+    (export / "student_fp16.mlpackage" / "Data" / "model.mlmodel").write_bytes(b"fp16")
+    rows = [{"format": "coreml", "variant": "fp16", "file": "student_fp16.mlpackage", "options": {}, "status": "ok"},{"format": "onnx", "variant": "fp32", "file": "student_fp32.onnx", "options": {}, "status": "ok"},
             {"format": "onnx", "variant": "int8", "file": "student_int8.onnx", "options": {}, "status": "failed"},
             {"format": "tflite", "variant": "int8", "file": "student_int8.tflite", "options": {}, "status": "ok"}]
     digest = _publish(export, "export", metrics={"rows": rows})["digest"]
@@ -46,7 +48,8 @@ def test_a_stage_folder_is_read_through_its_manifest(build):
     assert readers.evaluated_teacher_onnx(artifact) == evaluate / "teacher_fp32.onnx"
     upstream = readers.stage_input(artifact, "export")
     assert (upstream.stage, upstream.folder) == ("export", export)
-    assert readers.exported_files(upstream) == {("fp32", "onnx"): export / "student_fp32.onnx",
+    assert readers.exported_files(upstream) == {("fp16", "coreml"): export / "student_fp16.mlpackage",
+                                                ("fp32", "onnx"): export / "student_fp32.onnx",
                                                 ("int8", "tflite"): export / "student_int8.tflite"}
     assert readers.exported_file(upstream, "int8", "tflite") == export / "student_int8.tflite"
     with pytest.raises(StylectlError, match="no int8 onnx file was exported"):  # its row failed
