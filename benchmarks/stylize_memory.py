@@ -77,12 +77,17 @@ def _declared_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 7)) + chunk(b"IEND", b"")
 
 
+def _machine() -> str:
+    info = machine()
+    return f"{info['cpu']}, {info['cores']} cores, Python {info['python']}"
+
+
 def _table(args, rows) -> str:
     lines = [
         "# stylize: peak memory on large photos",
         "",
         f"Command: `.venv/bin/python benchmarks/stylize_memory.py --config {args.config}`",
-        f"Machine: {machine()}. One process per row, one run each.",
+        f"Machine: {_machine()}. One process per row, one run each.",
         "",
         "Model: the build's int8 TFLite file (fixed 256x256 input: a photo over 4 MP is streamed in rows of "
         "overlapping tiles, 8 tiles per runtime call). Peak memory is the process's maximum resident set "

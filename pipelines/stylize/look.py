@@ -25,6 +25,8 @@ class Look:
 
     def apply(self, photo: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The frame to write, from the input and the model's output (both HxWx3 uint8 RGB)."""
+        if self.strength == 1.0 and not self.preserve_color:
+            return stylized  # no copies of a large photo for nothing
         result = Image.fromarray(stylized)
         if self.preserve_color:
             _, cb, cr = Image.fromarray(photo).convert("YCbCr").split()

@@ -50,4 +50,4 @@ def write_photo(path: Path, rgb: np.ndarray, alpha: Image.Image | None) -> None:
         image = image.convert("RGB")  # formats without transparency
     buffer = io.BytesIO()
     image.save(buffer, format=Image.registered_extensions()[path.suffix.lower()], **options)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getbuffer())  # no second copy of a large encoded photo
