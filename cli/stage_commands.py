@@ -18,23 +18,28 @@ def _check_stage(value: str | None, flag: str) -> None:
         raise UserInputError(f"{flag} {value}: unknown stage (choose from {', '.join(STAGE_NAMES)})")
 
 
-def _execute(config_path: Path, overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool) -> list:
-    """Run the plan for each style's build, print each summary, then fail on any export that
-    failed (exit 1) and on every gate (exit 3)."""
+def _execute(config_paths: list[Path], overrides, plan_factory, checkpoints: Path, as_json: bool, plain: bool,
+             executor: str, address: str | None) -> list:
+    """Run the plan for each style of each config (one build each) on the executor, print each
+    summary, then fail on any failed build (its exit code), any export that failed (exit 1) and
+    every gate (exit 3)."""
+    from stylectl.pipelines.fanout import Build, run_builds
     from stylectl.pipelines.progress import make_reporter
-    from stylectl.pipelines.runner import run_stages
 
-    reporter = make_reporter(plain or None)
-    builds = [(config, run_stages(config, plan_factory(), checkpoints, reporter))
-              for config in options.load(config_path, overrides).per_style()]
-    summary.show(builds, as_json)
+    options.check_executor(executor, address)
+    configs = [config for path in config_paths for config in options.load(path, overrides).per_style()]
+    results = run_builds([Build(config.name, config) for config in configs], plan_factory(), checkpoints,
+                         make_reporter(plain or None), executor, address)
+    builds = [(config, list(result.outcomes)) for config, result in zip(configs, results) if result.ok]
+    summary.show(builds, as_json, failed=[result for result in results if not result.ok])
+    summary.enforce_builds(results)
     summary.enforce_exports([outcome for _, outcomes in builds for outcome in outcomes])
     summary.enforce_gates([outcome for _, outcomes in builds for outcome in outcomes])
     return builds
 
 
 def run(
-    config: Path = options.ConfigArg,
+    configs: List[Path] = options.ConfigsArg,
     set_: options.Overrides = options.SetOpt,
     start: Optional[str] = typer.Option(None, "--from", help="Redo this stage and every later one; earlier ones must be cached."),
     until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage."),
@@ -45,13 +50,17 @@ def run(
     checkpoints: Path = options.CheckpointsOpt,
     as_json: bool = options.JsonOpt,
     plain: bool = options.PlainOpt,
+    executor: str = options.ExecutorOpt,
+    address: Optional[str] = options.AddressOpt,
 ) -> None:
-    """Run the whole chain: train-teacher -> distill -> prune -> quantize -> export -> evaluate."""
+    """Run the whole chain: train-teacher -> distill -> prune -> quantize -> export -> evaluate (every
+    style of every config given is a build)."""
     from stylectl.pipelines.runner import plan_chain
 
     for value, flag in ((start, "--from"), (until, "--until"), *((name, "--force") for name in force or [])):
         _check_stage(value, flag)
-    _execute(config, set_, lambda: plan_chain(start, until, force, resume), checkpoints, as_json, plain)
+    _execute(configs, set_, lambda: plan_chain(start, until, force, resume), checkpoints, as_json, plain, executor,
+             address)
 
 
 # Flags that only some stage commands take: each command lists its own, so `stylectl distill --help`
@@ -77,6 +86,8 @@ def _stage_options(
     checkpoints: Path = options.CheckpointsOpt,
     as_json: bool = options.JsonOpt,
     plain: bool = options.PlainOpt,
+    executor: str = options.ExecutorOpt,
+    address: Optional[str] = options.AddressOpt,
 ) -> None:
     """The options of a stage command, declared once; each command keeps those that apply to it."""
 
@@ -86,8 +97,9 @@ def _stage_command(stage: StageInfo):
         from stylectl.pipelines.runner import plan_stage
 
         config, set_, checkpoints, plain = values["config"], values["set_"], values["checkpoints"], values["plain"]
+        executor, address = values["executor"], values["address"]
         if values["sweep"]:
-            _sweep(stage.name, config, set_, values["sweep"], checkpoints, plain)
+            _sweep(stage.name, config, set_, values["sweep"], checkpoints, plain, executor, address)
             return
         if values.get("compare"):
             set_ = [*(set_ or []), "quantize.compare=true"]
@@ -97,8 +109,8 @@ def _stage_command(stage: StageInfo):
         for name in values["force"] or []:
             _check_stage(name, "--force")
         forced = {stage.name if name == "all" else name for name in values["force"] or []}
-        builds = _execute(config, set_, lambda: plan_stage(stage.name, forced, values["resume"]), checkpoints,
-                          values["as_json"], plain)
+        builds = _execute([config], set_, lambda: plan_stage(stage.name, forced, values["resume"]), checkpoints,
+                          values["as_json"], plain, executor, address)
         if values.get("check") or values.get("strict"):
             summary.enforce_preflight([outcome for _, outcomes in builds for outcome in outcomes],
                                       values.get("strict", False), show=not values["as_json"])
@@ -112,13 +124,17 @@ def _stage_command(stage: StageInfo):
     return command
 
 
-def _sweep(stage: str, config: Path, overrides, spec: str, checkpoints: Path, plain: bool) -> None:
+def _sweep(stage: str, config: Path, overrides, spec: str, checkpoints: Path, plain: bool, executor: str,
+           address: str | None) -> None:
     from stylectl.pipelines.progress import make_reporter
     from stylectl.pipelines.studies.sweep import run_sweep
 
-    folder = run_sweep(config, overrides or [], stage, spec, checkpoints, make_reporter(plain or None))
+    options.check_executor(executor, address)
+    folder, results = run_sweep(config, overrides or [], stage, spec, checkpoints, make_reporter(plain or None),
+                                executor, address)
     print((folder / "sweep.md").read_text(), end="")
     print(f"sweep table and plot: {folder}")
+    summary.enforce_builds(results)
 
 
 def _sensitivity(stage: str, config: Path, overrides, checkpoints: Path, plain: bool) -> None:

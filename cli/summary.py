@@ -11,20 +11,38 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from stylectl.pipelines.config import RunConfig
+    from stylectl.pipelines.fanout import BuildResult
     from stylectl.pipelines.runner import StageOutcome
 
 
-def show(builds: list[tuple["RunConfig", list["StageOutcome"]]], as_json: bool) -> None:
-    """Print each build's stage table (and evaluation table) for people, or JSON for CI.
+def show(builds: list[tuple["RunConfig", list["StageOutcome"]]], as_json: bool,
+         failed: list["BuildResult"] = ()) -> None:
+    """Print each finished build's stage table (and evaluation table) for people, or JSON for CI,
+    then, when there were several builds, one row per build: ok, or failed and why.
 
-    JSON is one object for a single build and a list of them for a multi-style config.
+    JSON is one object for a single build and a list of them for several; a failed build's
+    object has its status and error instead of stages.
     """
     if as_json:
         payloads = [_payload(config, outcomes) for config, outcomes in builds]
+        payloads += [{"build": result.label, "status": "failed", "error": result.error} for result in failed]
         print(json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2, default=str))
         return
     for config, outcomes in builds:
         _show_build(config, outcomes)
+    if len(builds) + len(failed) > 1:
+        _show_statuses([config.name for config, _ in builds], failed)
+
+
+def _show_statuses(ok: list[str], failed: list["BuildResult"]) -> None:
+    table = Table(title="builds")
+    for column in ("build", "status", "reason"):
+        table.add_column(column)
+    for name in ok:
+        table.add_row(name, "ok", "")
+    for result in failed:
+        table.add_row(result.label, "failed", result.error)
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
 
 
 def _payload(config: "RunConfig", outcomes: list["StageOutcome"]) -> dict:
@@ -70,6 +88,21 @@ def _report_lines(metrics: dict) -> list[str]:
 
     warning = metrics.get("latency_warning")
     return [*([warning] if warning else []), f"gates: {verdict(metrics['gates'])}"]
+
+
+def enforce_builds(results: list["BuildResult"]) -> None:
+    """A failed build fails the command once the others have run: exit code 2 when every failure
+    was bad input, else 1."""
+    from stylectl.pipelines.errors import StylectlError, UserInputError
+
+    failed = [result for result in results if not result.ok]
+    if not failed:
+        return
+    print("\n".join(f"build failed: {result.label}: {result.error}" for result in failed), file=sys.stderr)
+    bad_input = all(result.exit_code == UserInputError.exit_code for result in failed)
+    error = UserInputError if bad_input else StylectlError
+    names = ", ".join(result.label for result in failed)
+    raise error(f"{len(failed)} of {len(results)} build(s) failed: {names}")
 
 
 def enforce_exports(outcomes: list["StageOutcome"]) -> None:

@@ -1,4 +1,4 @@
-"""Content-addressed stage outputs: cache keys, manifests, atomic writes and the build lock.
+"""Content-addressed stage outputs: cache keys, manifests, atomic writes and locks.
 
 A stage's output folder is `checkpoints/<build>/<stage>/<key>/`. The key hashes what the
 stage's output depends on; the manifest (written last) lists every output file with its
@@ -12,10 +12,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from stylectl.pipelines.errors import StylectlError, UserInputError
 
@@ -43,6 +44,7 @@ CACHE_FORMAT = 2
 STAGE_REVISIONS = {"distill": 1, "quantize": 5, "export": 3, "evaluate": 3}
 TMP_PREFIX = ".tmp-"
 RESUME_PREFIX = ".resume-"
+LOCK_PREFIX = ".lock-"
 
 
 def canonical_json(value: Any) -> str:
@@ -160,11 +162,14 @@ def publish(tmp_folder: Path, final_folder: Path) -> None:
 
 
 @contextmanager
-def build_lock(build_folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on a build; a second run on the same build fails at once.
+def build_lock(build_folder: Path, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on a build; a run that cannot have it fails at once.
 
-    Temp folders left by a crashed run are removed once the lock is held (nobody else can
-    be writing them then).
+    The lock is exclusive for a run on its own. `shared` is for the builds of one fan-out
+    (the points of a sweep share a build folder): they run side by side, kept apart by
+    `stage_lock`, while a run on its own still refuses to start beside them. Temp folders left
+    by a crashed run are removed only under the exclusive lock (nobody else can be writing them
+    then). The kernel drops an flock when its holder dies, so a killed run never leaves it held.
     """
     try:
         build_folder.mkdir(parents=True, exist_ok=True)
@@ -175,13 +180,42 @@ def build_lock(build_folder: Path) -> Iterator[None]:
                              f"({error.strerror})") from None
     with open(lock_path, "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StylectlError(
                 f"build '{build_folder.name}' is being written by another stylectl run (lock: {lock_path})"
             ) from None
-        for stale in build_folder.glob(f"*/{TMP_PREFIX}*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        if not shared:
+            for stale in build_folder.glob(f"*/{TMP_PREFIX}*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def stage_lock(final_folder: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold the lock of one stage key while building it; wait while another process holds it.
+
+    Two builds that need the same key (the points of a sweep share their teacher) then build it
+    once: the second waits, and finds the first one's output when it gets the lock. The lock file
+    names its holder (host and pid) for the waiting message. An flock dies with its holder, so a
+    killed builder's key is free again at once (on NFS, once the server notices; see
+    docs/scaling-out.md).
+    """
+    lock_path = final_folder.parent / f"{LOCK_PREFIX}{final_folder.name}"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            on_wait(handle.read().strip() or "another process")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.truncate(0)
+        handle.write(f"{socket.gethostname()} pid {os.getpid()}\n")
+        handle.flush()
         try:
             yield
         finally:

@@ -77,13 +77,18 @@ def plan_chain(start: str | None, until: str | None, force: list[str] | None, re
     return Plan(stages, frozenset(forced), frozenset(cached_only), resume)
 
 
-def run_stages(config: RunConfig, plan: Plan, checkpoints: Path, reporter: Reporter) -> list[StageOutcome]:
-    """Run a plan under the build lock and return one outcome per stage."""
+def run_stages(config: RunConfig, plan: Plan, checkpoints: Path, reporter: Reporter,
+               shared_build: bool = False) -> list[StageOutcome]:
+    """Run a plan under the build lock and return one outcome per stage.
+
+    `shared_build`: other runs of this build may go on beside this one (a fan-out's sweep points);
+    each stage key is still built once, under its own lock (`artifacts.stage_lock`).
+    """
     build_folder = checkpoints / config.name
     if distributed.is_worker():
         _run_as_worker(config, plan, build_folder, reporter)
     outcomes: dict[str, StageOutcome] = {}
-    with artifacts.build_lock(build_folder):
+    with artifacts.build_lock(build_folder, shared=shared_build):
         fingerprints = _fingerprints(config, plan)
         for stage in plan.stages:
             inputs = {need: outcomes[need].artifact for need in stage.needs}
@@ -196,7 +201,19 @@ def _run_one(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], f
         raise UserInputError(
             f"--from: stage '{stage.name}' has no cached output for this config; run without --from first"
         )
+    with artifacts.stage_lock(final, lambda holder: reporter.line(f"{stage.name}: waiting for {holder}, "
+                                                                  "which is building it")):
+        # whoever held the lock may have just published this very key: a finished folder is never rewritten
+        done = None if stage.name in plan.force else artifacts.load_verified(final, stage.name, key)
+        if done:
+            reporter.line(f"{stage.name}: cached, built by another run meanwhile ({final})")
+            return StageOutcome(stage.name, "cached", 0.0, done)
+        return _build(config, stage, inputs, key, sections, stage_files, final, plan, reporter)
 
+
+def _build(config: RunConfig, stage: StageInfo, inputs: dict[str, Artifact], key: str, sections: dict[str, Any],
+           stage_files: dict[str, str], final: Path, plan: Plan, reporter: Reporter) -> StageOutcome:
+    """Run one stage into its temp folder, write its manifest last and publish it (under its key's lock)."""
     reporter.line(f"{stage.name}: running")
     tmp = final.parent / f"{artifacts.TMP_PREFIX}{key}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -90,3 +90,13 @@ def test_lock_removes_temp_folders_of_crashed_runs(tmp_path):
     stale.mkdir(parents=True)
     with artifacts.build_lock(tmp_path / "build"):
         assert not stale.exists()
+
+
+def test_a_fan_outs_runs_share_a_build_and_a_run_on_its_own_is_refused_beside_them(tmp_path):
+    stale = tmp_path / "build" / "distill" / ".tmp-abc"
+    stale.mkdir(parents=True)
+    with artifacts.build_lock(tmp_path / "build", shared=True), artifacts.build_lock(tmp_path / "build", shared=True):
+        assert stale.exists()  # another shared holder may be writing it
+        with pytest.raises(StylectlError, match="being written by another stylectl run"):
+            with artifacts.build_lock(tmp_path / "build"):
+                pass

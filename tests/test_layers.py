@@ -3,7 +3,7 @@
 Every `stylectl` import in cli/ and pipelines/ is read from the source, at module level and
 inside functions alike (a lazy import is still a dependency); imports under `if TYPE_CHECKING:`
 are left out, as they never run. Every module has a layer (LAYERS, top down: cli -> studies,
-stylize -> runner -> stages -> the library's rooms, report down to the modules that import no
+stylize -> fanout -> runner -> stages -> the library's rooms, report down to the modules that import no
 other). A module may import its own layer or lower ones, never a higher one; and no set of
 modules may import each other in a circle.
 """
@@ -18,8 +18,9 @@ PACKAGES = {"cli": "stylectl.cli", "pipelines": "stylectl.pipelines"}
 # Top down. A module takes the rank of the longest name here that is the module or a package holding it;
 # the bare `pipelines` names its __init__ only, so a new module fails the test until it is placed.
 LAYERS = {f"stylectl.{name}": rank for rank, names in (
-    (11, "cli"),
-    (10, "pipelines.studies pipelines.stylize"),
+    (12, "cli"),
+    (11, "pipelines.studies pipelines.stylize"),
+    (10, "pipelines.fanout"),
     (9, "pipelines.runner"),
     (8, "pipelines.stages"),
     # the library

@@ -17,7 +17,8 @@ from stylectl.pipelines.config.loading import load_config
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.figures import figure_png, pyplot
 from stylectl.pipelines.progress import Reporter
-from stylectl.pipelines.runner import plan_stage, run_stages
+from stylectl.pipelines.fanout import Build, BuildResult, run_builds
+from stylectl.pipelines.runner import plan_stage
 
 QUALITY, COST = "psnr_vs_teacher", "macs"
 
@@ -32,28 +33,37 @@ def parse_sweep(spec: str) -> tuple[str, list]:
 
 
 def run_sweep(config_path: Path, overrides: list[str], stage: str, spec: str, checkpoints: Path,
-              reporter: Reporter) -> Path:
-    """Run `stage` once per value; return the folder holding the table and plot."""
+              reporter: Reporter, executor: str = "serial",
+              address: str | None = None) -> tuple[Path, list[BuildResult]]:
+    """Run `stage` once per value (each point a build of the executor, the stages they share built
+    once); return the folder holding the table and plot, and every point's result. A failed point
+    is a row with its error."""
     key, values = parse_sweep(spec)
-    rows = []
-    for value in values:
-        config = load_config(config_path, [*overrides, f"{key}={json.dumps(value)}"])
-        reporter.line(f"sweep {key}={value}")
-        outcome = run_stages(config, plan_stage(stage), checkpoints, reporter)[-1]
-        numbers = {name: metric for name, metric in outcome.artifact.metrics.items()
-                   if isinstance(metric, (int, float)) and not isinstance(metric, bool)}
-        rows.append({key: value, **numbers, "folder": str(outcome.artifact.folder)})
+    builds = [Build(f"{key}={value}", load_config(config_path, [*overrides, f"{key}={json.dumps(value)}"]))
+              for value in values]
+    config = builds[0].config
+    results = run_builds(builds, plan_stage(stage), checkpoints, reporter, executor, address)
+    rows = [_row(key, value, result) for value, result in zip(values, results)]
     slug = artifacts.sha256_bytes(artifacts.canonical_json([stage, key, values, overrides]).encode())[:12]
     folder = checkpoints / config.name / "sweeps" / f"{stage}-{key}-{slug}"
     artifacts.write_json_atomic(folder / "sweep.json", {"stage": stage, "key": key, "rows": rows})
     artifacts.write_atomic(folder / "sweep.md", _markdown(key, rows).encode())
     if all(QUALITY in row and COST in row for row in rows):
         artifacts.write_atomic(folder / "sweep.png", _plot(key, rows))
-    return folder
+    return folder, results
+
+
+def _row(key: str, value, result: BuildResult) -> dict:
+    if not result.ok:
+        return {key: value, "error": result.error, "folder": None}
+    outcome = result.outcomes[-1]
+    numbers = {name: metric for name, metric in outcome.artifact.metrics.items()
+               if isinstance(metric, (int, float)) and not isinstance(metric, bool)}
+    return {key: value, **numbers, "folder": str(outcome.artifact.folder)}
 
 
 def _markdown(key: str, rows: list[dict]) -> str:
-    columns = [key] + [name for name in rows[0] if name not in (key, "folder")]
+    columns = [key] + list(dict.fromkeys(name for row in rows for name in row if name not in (key, "folder")))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(column)) for column in columns) + " |")

@@ -27,7 +27,7 @@ def test_help_lists_every_command_without_importing_torch():
     code = (
         "import sys; from stylectl.cli.main import app; import typer.main; "
         "typer.main.get_command(app); "
-        "heavy = [m for m in ('torch', 'pytorch_lightning', 'onnx', 'onnxruntime', 'executorch', 'onnxruntime_qnn', 'av') "
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'onnx', 'onnxruntime', 'executorch', 'onnxruntime_qnn', 'av', 'ray') "
         "if m in sys.modules]; "
         "print(heavy)"
     )
@@ -52,5 +52,5 @@ def test_each_stage_command_offers_only_its_own_flags():
             "--strict": {"export"}}
     for flag, stages in only.items():
         assert {name for name in STAGE_NAMES if flag in offered[name]} == stages, flag
-    shared = {"--set", "--force", "--resume", "--sweep", "--checkpoints", "--json", "--plain"}
+    shared = {"--set", "--force", "--resume", "--sweep", "--checkpoints", "--json", "--plain", "--executor", "--address"}
     assert all(shared <= flags for flags in offered.values())
