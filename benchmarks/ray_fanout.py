@@ -8,7 +8,8 @@ started by the command, its start included in the time). For each build and stag
 compares the outputs' digests (training logs aside); evaluate is left out because its report
 holds the latencies it timed.
 
-Usage: .venv/bin/python benchmarks/ray_fanout.py [--config configs/four_styles.yaml]
+Usage: .venv/bin/python benchmarks/ray_fanout.py [--config configs/four_styles.yaml] [--set KEY=VALUE ...]
+(`--set` shortens every build alike, e.g. `--set student.steps=200`, when the full length does not fit.)
 Writes benchmarks/RESULTS-ray-fanout.md. Run it on a quiet machine: the timings are of one run each.
 """
 
@@ -38,10 +39,12 @@ def _digests(checkpoints: Path) -> dict[str, str]:
             for path in checkpoints.glob("*/*/*/manifest.json") if path.parent.parent.name in COMPARED}
 
 
-def _run(config: Path, checkpoints: Path, flags: list[str], env: dict[str, str]) -> float:
+def _run(config: Path, overrides: list[str], checkpoints: Path, flags: list[str], env: dict[str, str]) -> float:
     stylectl = Path(sys.executable).with_name("stylectl")
+    sets = [token for override in overrides for token in ("--set", override)]
     started = time.perf_counter()
-    done = subprocess.run([str(stylectl), "run", str(config), "--checkpoints", str(checkpoints), "--plain", *flags],
+    done = subprocess.run([str(stylectl), "run", str(config), "--checkpoints", str(checkpoints), "--plain", *sets,
+                           *flags],
                           capture_output=True, text=True, env={**os.environ, **env})
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -52,20 +55,22 @@ def _run(config: Path, checkpoints: Path, flags: list[str], env: dict[str, str])
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("configs/four_styles.yaml"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS-ray-fanout.md")
     args = parser.parse_args()
     seconds, digests = {}, {}
     with tempfile.TemporaryDirectory(prefix="ray-fanout-") as folder:
         for name, (flags, env) in RUNS.items():
             checkpoints = Path(folder) / name.replace(", ", "-").replace(" ", "-")
-            seconds[name] = _run(args.config, checkpoints, flags, env)
+            seconds[name] = _run(args.config, args.overrides, checkpoints, flags, env)
             digests[name] = _digests(checkpoints)
     same = {name: sum(digests[name].get(key) == value for key, value in digests["ray"].items())
             for name in ("serial", "serial, 1 thread")}
     info = machine()
     lines = [
         f"# Many builds on Ray: {args.config} serially and as Ray tasks", "",
-        f"Command: `.venv/bin/python benchmarks/ray_fanout.py --config {args.config}` (three `stylectl run` commands, "
+        f"Command: `.venv/bin/python benchmarks/ray_fanout.py --config {args.config}"
+        f"{''.join(f' --set {override}' for override in args.overrides)}` (three `stylectl run` commands, "
         "each into an empty checkpoints folder, one after another in the order of the table)",
         f"Machine: {info['cpu']}, {info['cores']} cores, no GPU. Date: {datetime.date.today().isoformat()}. "
         "One run of each.", "",

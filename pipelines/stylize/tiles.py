@@ -74,7 +74,7 @@ def stylize_large(run: Run, rgb: np.ndarray, input_size: tuple[int, int] | None)
 
 def _tile(rgb: np.ndarray, top: int, left: int, tile_h: int, tile_w: int) -> torch.Tensor:
     """One [3,tile_h,tile_w] float tile; past the photo's bottom or right edge, edge pixels repeat."""
-    piece = torch.from_numpy(np.ascontiguousarray(rgb[top:top + tile_h, left:left + tile_w]))
+    piece = torch.tensor(rgb[top:top + tile_h, left:left + tile_w])  # a copy: the photo may be read-only
     return _pad_to(piece.permute(2, 0, 1).float().div(255), tile_h, tile_w)
 
 
