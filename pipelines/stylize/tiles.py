@@ -55,13 +55,12 @@ def stylize_large(run: Run, rgb: np.ndarray, input_size: tuple[int, int] | None)
     tall, wide = max(height, tile_h), max(width, tile_w)
     weight = _ramp(tile_h)[:, None] * _ramp(tile_w)[None, :]
     band, band_weight = torch.zeros(3, tile_h, wide), torch.zeros(1, tile_h, wide)
-    output, band_top = np.empty_like(rgb), 0
+    output, band_top, lefts = np.empty_like(rgb), 0, _starts(wide, tile_w)
     for top in _starts(tall, tile_h):
         _flush(output, band, band_weight, band_top, top)
         shift = top - band_top
         band, band_weight, band_top = band.roll(-shift, 1), band_weight.roll(-shift, 1), top
         band[:, tile_h - shift:], band_weight[:, tile_h - shift:] = 0, 0
-        lefts = _starts(wide, tile_w)
         for first in range(0, len(lefts), TILES_PER_CALL):
             group = lefts[first:first + TILES_PER_CALL]
             tiles = torch.stack([_tile(rgb, top, left, tile_h, tile_w) for left in group])
