@@ -126,7 +126,7 @@ class SchemeConfig(Section):
         "int", description="int: integer quantization in PT2E; fp16: weights and activations rounded to float16.")
     method: Literal["ptq", "qat"] = Field(
         "ptq", description="ptq: calibrate only; qat: fake-quantize, then fine-tune against the teacher.")
-    weight_bits: int = Field(8, description="Weight bits: 8, or 4 (int4 weights, stored in int8 containers).")
+    weight_bits: int = Field(8, description="Weight bits: 8, or 4 (int4 weights: PT2E holds them in int8 containers, ONNX files store INT4).")
     weight_granularity: Literal["per_channel", "per_tensor"] = Field(
         "per_channel", description="One scale per output channel, or one per tensor.")
     weight_symmetric: bool = Field(True, description="Symmetric weights (zero point 0), as NPUs expect.")
@@ -144,6 +144,10 @@ class SchemeConfig(Section):
         True, description="Calibrate the last conv (`head`) with min-max whatever `calibration` says, so the "
                           "image range is never clipped (percentile calibration clips highlights otherwise).")
     keep_float: list[str] = Field([], description="Student layers (name prefixes) left in float.")
+    activations_16bit: list[str] = Field(
+        [], description="Student layers (name prefixes) whose activations use 16 bits while the rest use "
+                        "`activation_bits`: a mixed scheme for NPUs that run both (Qualcomm HTP); "
+                        "`quantize --sensitivity` suggests the list.")
     equalize: bool = Field(False, description="Cross-layer equalization of consecutive convs before quantizing.")
     bias_correction: bool = Field(
         False, description="Empirical bias correction: subtract each conv's mean output error from weight rounding "
@@ -174,6 +178,13 @@ class SchemeConfig(Section):
             raise ValueError("per-channel activations are not supported by any target runtime; use per_tensor")
         return value
 
+    @model_validator(mode="after")
+    def _mixed_needs_8bit_rest(self) -> "SchemeConfig":
+        if self.activations_16bit and (self.kind != "int" or self.activation_bits != 8):
+            raise ValueError("activations_16bit widens some layers of an int scheme with 8-bit activations; "
+                             f"this scheme has kind {self.kind!r} and activation_bits {self.activation_bits}")
+        return self
+
     def describe(self) -> str:
         """One line for tables: what this scheme stores and how it was calibrated."""
         if self.kind == "fp16":
@@ -182,7 +193,8 @@ class SchemeConfig(Section):
                    f"{'symmetric' if self.weight_symmetric else 'affine'} weights")
         extras = [f"{self.method.upper()}"] + (["CLE"] if self.equalize else []) + \
                  (["bias correction"] if self.bias_correction else []) + \
-                 ([f"float: {', '.join(self.keep_float)}"] if self.keep_float else [])
+                 ([f"float: {', '.join(self.keep_float)}"] if self.keep_float else []) + \
+                 ([f"16-bit activations: {', '.join(self.activations_16bit)}"] if self.activations_16bit else [])
         if self.activation_bits is None:
             return f"{weights}, float activations; {', '.join(extras)}"
         return (f"{weights}, int{self.activation_bits} {'symmetric' if self.activation_symmetric else 'affine'} "

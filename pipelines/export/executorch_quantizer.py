@@ -49,6 +49,7 @@ def unsupported(scheme: SchemeConfig) -> list[str]:
               (not scheme.weight_symmetric, "weight_symmetric: false (conv weights need zero point 0)"),
               (scheme.activation_bits is None, "activation_bits: null (weight-only covers linear layers only)"),
               (scheme.activation_bits == 16, "activation_bits: 16 (no int16 kernels)"),
+              (bool(scheme.activations_16bit), "activations_16bit (no int16 kernels)"),
               (scheme.method == "qat", "method: qat (its fine-tuned weights exist only in the PT2E state)")]
     return [reason for failed, reason in checks if failed]
 

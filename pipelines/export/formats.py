@@ -73,6 +73,9 @@ class FileFormat:
     variants: tuple[str, ...]
     module: str  # the stylectl module that implements FormatModule for it
     options: dict[str, Option] = field(default_factory=dict)
+    # variants written when the YAML names none; None: all. A variant that needs a newer target than
+    # the default one (Core ML int4_weights: iOS18) is only written when asked for.
+    default_variants: tuple[str, ...] | None = None
 
     def load(self) -> FormatModule:
         """The format's code, imported only when a file of it is written or run."""
@@ -83,7 +86,7 @@ class FileFormat:
         unknown = sorted(set(given) - set(self.options) - {"variants"})
         if unknown:
             raise ValueError(f"{self.name}: unknown option {unknown} (accepted: {['variants', *self.options]})")
-        variants = given.get("variants", list(self.variants))
+        variants = given.get("variants", list(self.default_variants or self.variants))
         if not isinstance(variants, list) or not variants or any(v not in self.variants for v in variants):
             raise ValueError(f"{self.name}.variants: {variants!r} is not a non-empty list of {list(self.variants)}")
         resolved = {"variants": variants}
@@ -106,13 +109,20 @@ FORMATS: dict[str, FileFormat] = {
         {"nhwc": Option(False, _is_bool, "true: NHWC input and output, as Android camera pipelines hand them"),
          "int8_io": Option(True, _is_bool, "int8: true keeps int8 input/output tensors, false adds float I/O")}),
     "coreml": FileFormat(
-        "coreml", ".mlpackage", "Core ML (macOS only)", ("fp16", "int8_weights", "palettized"),
+        "coreml", ".mlpackage", "Core ML (macOS only)", ("fp16", "int8_weights", "int4_weights", "palettized"),
         "stylectl.pipelines.export.coreml",
-        {"minimum_deployment_target": Option("iOS17", _one_of(*APPLE_TARGETS), "iOS16..iOS18 or macOS13..macOS15"),
+        {"minimum_deployment_target": Option("iOS17", _one_of(*APPLE_TARGETS),
+                                             "iOS16..iOS18 or macOS13..macOS15 (int4_weights: iOS18 or macOS15)"),
          "palettize_bits": Option(4, _one_of(2, 3, 4, 6, 8), "bits per weight index: 2, 3, 4, 6 or 8"),
+         "int4_block_size": Option(0, lambda value: isinstance(value, int) and not isinstance(value, bool)
+                                   and value >= 0,
+                                   "int4_weights: 0 gives one scale per output channel; a positive number one per "
+                                   "block of that many input channels (a conv whose input channels per group it "
+                                   "does not divide keeps fp16 weights, as depthwise convs always do)"),
          "min_weight_elements": Option(2048, lambda value: isinstance(value, int) and value >= 0,
                                        "compress only weights with at least this many elements (coremltools' "
-                                       "default 2048; smaller tensors cost more in lookup tables than they save)")}),
+                                       "default 2048; smaller tensors cost more in lookup tables than they save)")},
+        default_variants=("fp16", "int8_weights", "palettized")),
     "pte": FileFormat(
         "pte", ".pte", "executorch.runtime (XNNPACK; Core ML on Apple devices)", ("fp32", "int8", "coreml"),
         "stylectl.pipelines.export.executorch",

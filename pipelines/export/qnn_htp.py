@@ -41,22 +41,31 @@ def unavailable() -> str | None:
 def check(path: Path, variant: str, images: torch.Tensor, soc: str) -> dict:
     """The vendor's verdict on one ONNX file: status (compiled, partial, failed), where its nodes
     run, and the simulated NPU's PSNR against onnxruntime's CPU provider on `images`."""
+    result, simulated = simulate(path, variant != "int8", images, soc)
+    if simulated is not None:
+        result["psnr_vs_cpu"] = psnr(simulated, run_onnx(path, images))
+    return result
+
+
+def simulate(path: Path, fp16: bool, images: torch.Tensor, soc: str) -> tuple[dict, torch.Tensor | None]:
+    """Compile one ONNX file for the HTP and run `images` through the simulated NPU: the verdict
+    (status, reason, node placement) and the simulated output (None when it did not run).
+    `fp16`: float files run in the HTP's fp16 precision; QDQ files run at their own bits."""
     reason = unavailable()
     if reason:
-        return {"target": TARGET, "soc": soc, "tool": "onnxruntime-qnn", "status": "not run", "reason": reason}
+        return {"target": TARGET, "soc": soc, "tool": "onnxruntime-qnn", "status": "not run", "reason": reason}, None
     result = {"target": TARGET, "soc": soc,
               "tool": f"onnxruntime-qnn {_version()}"}
     try:
-        session = _session(path, fp16=variant != "int8", soc=SOCS[soc])
+        session = _session(path, fp16=fp16, soc=SOCS[soc])
         placed = placement(session)
-        simulated, reference = run_session(session, images), run_onnx(path, images)
+        simulated = run_session(session, images)
     except Exception as error:  # noqa: BLE001 - the vendor's refusal is the result
-        return {**result, "status": "failed", "reason": str(error).strip().splitlines()[0]}
+        return {**result, "status": "failed", "reason": str(error).strip().splitlines()[0]}, None
     on_qnn, on_cpu = placed.get(QNN, Counter()), _cpu_compute(placed)
     return {**result, "status": "compiled" if on_qnn and not on_cpu else "partial" if on_qnn else "failed",
             "reason": "" if not on_cpu else f"on the CPU: {', '.join(f'{op} x{n}' for op, n in sorted(on_cpu.items()))}",
-            "compute_nodes_qnn": _compute(on_qnn), "compute_nodes_cpu": sum(on_cpu.values()),
-            "psnr_vs_cpu": psnr(simulated, reference)}
+            "compute_nodes_qnn": _compute(on_qnn), "compute_nodes_cpu": sum(on_cpu.values())}, simulated
 
 
 def placement(session) -> dict[str, Counter]:

@@ -101,8 +101,9 @@ def _int8_simulation(source: ExportSource, options: dict):
     from stylectl.pipelines.quant.schemes import activation_observer
 
     scheme = source.scheme
-    if scheme.kind != "int" or scheme.weight_bits != 8 or scheme.activation_bits != 8 or not scheme.weight_symmetric:
-        raise StylectlError(f"full-integer TFLite needs symmetric int8 weights and int8 activations; quantize.ship "
+    if (scheme.kind != "int" or scheme.weight_bits != 8 or scheme.activation_bits != 8 or not scheme.weight_symmetric
+            or scheme.activations_16bit):
+        raise StylectlError(f"full-integer TFLite needs symmetric int8 weights and int8 activations everywhere; quantize.ship "
                             f"is '{scheme.name}' ({scheme.describe()})")
     config = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=scheme.weight_granularity == "per_channel")
     observer = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=activation_observer(scheme))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from stylectl.pipelines.models.fold import fold_batchnorm
+from stylectl.pipelines.models.qdq_types import NARROW_OPSET, narrow, opset_for
 
 
 class HalfPrecision(nn.Module):
@@ -28,15 +29,18 @@ class HalfPrecision(nn.Module):
         return self.model(image.half()).float()
 
 
-def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path, dynamic_size: bool = False) -> None:
+def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path, dynamic_size: bool = False,
+                int4_weights: bool = False) -> None:
     """Write `model` as one .onnx file (no external data), atomically, BatchNorm folded.
 
     The input is 1x3xSxS, or 1x3xHxW with `dynamic_size`. The dynamo exporter lowers PT2E
     quantize/dequantize ops to QuantizeLinear / DequantizeLinear, so the int8 simulation and
     the int8 file are one model. Its chatter goes to stdout, which `--json` reserves, so it is
-    captured.
+    captured. A graph with 16-bit activations, or 4-bit weights (`int4_weights`), is written at
+    opset 21 with uint16 activations and INT4 weights (qdq_types.py).
     """
     model = fold_batchnorm(model)
+    opset = opset_for(model, opset, int4_weights)
     example = torch.rand(1, 3, image_size, image_size)
     shapes = None
     if dynamic_size:
@@ -52,6 +56,8 @@ def export_onnx(model: nn.Module, image_size: int, opset: int, path: Path, dynam
                                         dynamic_shapes=shapes)
             program.save(str(tmp))
         _global_pools(tmp)
+        if opset >= NARROW_OPSET:
+            narrow(tmp, int4_weights)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""The scheme comparison: weight storage, optional onnxruntime latency, a table and a plot."""
+"""The scheme comparison: weight storage, a table and a Pareto plot (with `--compare`, the
+files, latencies and QNN HTP simulation that export/scheme_matrix.py adds to each row)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,7 @@ from torch import nn
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.figures import figure_png, pyplot
-from stylectl.pipelines.measure.latency import compare_onnx
-from stylectl.pipelines.models.to_onnx import HalfPrecision, export_onnx
-from stylectl.pipelines.progress import Reporter
 from stylectl.pipelines.readers import COMPARISON_PLOT, COMPARISON_TABLE
-
-THREADS, WARMUP, RUNS, ROUNDS = 1, 3, 20, 3  # fixed so the numbers depend only on the quantize section
 
 
 def weight_bytes(model: nn.Module, scheme: SchemeConfig | None, bits: int | None = None) -> int:
@@ -35,51 +31,6 @@ def weight_bytes(model: nn.Module, scheme: SchemeConfig | None, bits: int | None
     return int(total)
 
 
-def time_rows(rows: list[dict], model: nn.Module, simulated: dict[str, nn.Module], folder: Path, size: int,
-              opset: int, reporter: Reporter) -> None:
-    """Export every row's model to ONNX under `folder/compare` and add its median latency (ms).
-
-    A scheme onnxruntime cannot load (the exporter's int16 QuantizeLinear graph is invalid
-    for it) gets no latency and a `latency_note` saying why.
-    """
-    files = {"fp32": folder / "compare" / "fp32.onnx"}
-    files["fp32"].parent.mkdir(exist_ok=True)
-    export_onnx(model, size, opset, files["fp32"])
-    notes = {}
-    for row in rows:
-        name = row["name"]
-        if name in simulated:
-            path = folder / "compare" / f"{name}.onnx"
-            # an fp16 scheme's simulation rounds in fp32; its file is the model in half precision
-            is_graph = isinstance(simulated[name], torch.fx.GraphModule)
-            export_onnx(simulated[name] if is_graph else HalfPrecision(model), size, opset, path)
-            notes[name] = _unloadable(path)
-            if notes[name] is None:
-                files[name] = path
-        elif "file" in row:
-            files[name] = folder / row["file"]
-    reporter.line(f"  timing {len(files)} ONNX files ({ROUNDS} alternating rounds of {RUNS} runs)")
-    latency = compare_onnx(files, torch.rand(3, size, size), THREADS, WARMUP, RUNS, ROUNDS)
-    for row in rows:
-        row["latency_ms"] = latency.get(row["name"])
-        if notes.get(row["name"]):
-            row["latency_note"] = notes[row["name"]]
-        if row["name"] in files:
-            row["onnx_bytes"] = files[row["name"]].stat().st_size
-
-
-def _unloadable(path: Path) -> str | None:
-    """Why onnxruntime refuses the file (its first line), or None when it loads."""
-    import onnxruntime
-
-    try:
-        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises several pybind error types
-        message = str(error).splitlines()[0]
-        return f"onnxruntime cannot load it: {message.split('failed:', 1)[-1].strip()[:160]}"
-    return None
-
-
 def write(rows: list[dict], folder: Path, with_latency: bool) -> None:
     """comparison.md always; comparison.png when there is more than one scheme to compare."""
     artifacts.write_atomic(folder / COMPARISON_TABLE, _markdown(rows, with_latency).encode())
@@ -91,7 +42,9 @@ def _markdown(rows: list[dict], with_latency: bool) -> str:
     header = "| scheme | PSNR vs fp32 | SSIM vs fp32 | PSNR vs teacher | SSIM vs teacher | weights |"
     rule = "|---|---|---|---|---|---|"
     if with_latency:
-        header, rule = header + " ORT latency (1 thread) |", rule + "---|"
+        header += (" ONNX file | ORT ms (1 thread) | TFLite file | TFLite ms (1 thread) | QNN HTP | QNN-sim PSNR vs fp32 |"
+                   " Core ML file (fp16 activations) |")
+        rule += "---|---|---|---|---|---|---|"
     lines = [header, rule]
     for row in rows:
         vs_fp32 = "-" if row["name"] == "fp32" else f"{row['psnr_vs_fp32']:.2f} dB"
@@ -99,28 +52,87 @@ def _markdown(rows: list[dict], with_latency: bool) -> str:
         cells = [f"**{row['name']}**: {row['description']}", vs_fp32, ssim_fp32,
                  f"{row['psnr_vs_teacher']:.2f} dB", f"{row['ssim_vs_teacher']:.3f}", f"{row['weight_bytes'] / 1e3:.1f} KB"]
         if with_latency:
-            cells.append(f"n/a ({row['latency_note']})" if row.get("latency_ms") is None and row.get("latency_note")
-                         else "-" if row.get("latency_ms") is None else f"{row['latency_ms']:.2f} ms")
+            files = row.get("files", {})
+            for fmt in ("onnx", "tflite"):
+                cells += _file_cells(files.get(fmt))
+            cells += _qnn_cells(row.get("qnn"))
+            cells.append(_coreml_cell(files.get("coreml")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _file_cells(entry: dict | None) -> list[str]:
+    """The file's size and parity with its torch simulation, and its latency (median, min-max over rounds)."""
+    if entry is None:
+        return ["-", "-"]
+    if "note" in entry and "bytes" not in entry:
+        return [entry["note"], "-"]
+    parity = entry.get("parity_psnr")
+    described = f"{entry['bytes'] / 1e3:.0f} KB" + (f", {parity:.1f} dB vs sim" if parity is not None else "")
+    if entry.get("latency_ms") is None:
+        return [described, f"n/a ({entry['note']})" if "note" in entry else "-"]
+    return [described, f"{entry['latency_ms']:.2f} ({entry['latency_min_ms']:.2f}-{entry['latency_max_ms']:.2f})"]
+
+
+def _coreml_cell(entry: dict | None) -> str:
+    """Core ML runs only on Apple devices: the package's size and the quality of its stored weights."""
+    if entry is None:
+        return "-"
+    if "bytes" not in entry:
+        return entry["note"]
+    return (f"{entry['variant']}, {entry['bytes'] / 1e3:.0f} KB, {entry['psnr_vs_fp32']:.2f} dB vs fp32 "
+            "(stored weights, torch fp16)")
+
+
+def _qnn_cells(verdict: dict | None) -> list[str]:
+    if verdict is None:
+        return ["-", "-"]
+    if verdict["status"] in ("not run", "failed"):
+        return [f"{verdict['status']} ({verdict.get('reason', '')})", "-"]
+    placed = f"{verdict['status']}, {verdict['compute_nodes_qnn']} nodes on the NPU" + (
+        f", {verdict['compute_nodes_cpu']} on the CPU" if verdict.get("compute_nodes_cpu") else "")
+    return [placed, f"{verdict['psnr_vs_fp32']:.2f} dB" if "psnr_vs_fp32" in verdict else "-"]
+
+
+def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """The points no other point beats on both cost (lower is better) and quality (higher is better),
+    by increasing cost: the schemes worth choosing between."""
+    front, best = [], float("-inf")
+    for cost, quality, name in sorted(points, key=lambda point: (point[0], -point[1])):
+        if quality > best:
+            front.append((cost, quality, name))
+            best = quality
+    return front
 
 
 def _plot(rows: list[dict], with_latency: bool) -> bytes:
     plt = pyplot()
 
     schemes = [row for row in rows if row["name"] != "fp32"]
-    panels = [("weight_bytes", "weights (KB)", 1e3)] + ([("latency_ms", "onnxruntime latency, 1 thread (ms)", 1)]
-                                                      if with_latency else [])
+    panels = [(lambda row: row["weight_bytes"] / 1e3, "weights (KB)", "psnr_vs_fp32", "PSNR vs fp32 student (dB), simulation")]
+    if with_latency:
+        panels += [(lambda row: row["weight_bytes"] / 1e3, "weights (KB)", "qnn_psnr",
+                    "QNN HTP simulated PSNR vs fp32 student (dB)"),
+                   (lambda row: row.get("files", {}).get("onnx", {}).get("latency_ms"), "onnxruntime latency, 1 thread (ms)",
+                    "psnr_vs_fp32", "PSNR vs fp32 student (dB), simulation")]
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
-    for axis, (key, label, scale) in zip(axes[0], panels):
+    for axis, (cost_of, cost_label, quality_key, quality_label) in zip(axes[0], panels):
+        points = []
         for row in schemes:
-            if row.get(key) is None:
+            quality = row.get("qnn", {}).get("psnr_vs_fp32") if quality_key == "qnn_psnr" else row[quality_key]
+            cost = cost_of(row)
+            if cost is None or quality is None or quality == float("inf"):
                 continue
-            axis.scatter(row[key] / scale, row["psnr_vs_fp32"])
-            axis.annotate(row["name"], (row[key] / scale, row["psnr_vs_fp32"]), textcoords="offset points",
-                          xytext=(4, 4), fontsize=8)
-        axis.set_xlabel(label)
-        axis.set_ylabel("PSNR vs fp32 student (dB), held-out photos")
+            points.append((cost, quality, row["name"]))
+            axis.scatter(cost, quality, color="tab:blue")
+            axis.annotate(row["name"], (cost, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        front = pareto(points)
+        if len(front) > 1:
+            axis.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:orange", alpha=0.6,
+                      label="Pareto front")
+            axis.legend(loc="lower right", fontsize=8)
+        axis.set_xlabel(cost_label)
+        axis.set_ylabel(quality_label)
         axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure_png(figure, dpi=110)

@@ -49,6 +49,7 @@ def prepare(model: nn.Module, image_size: int, scheme: SchemeConfig, only: str |
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
     check_layers(model, scheme.keep_float, f"quantize scheme '{scheme.name}' keep_float")
+    check_layers(model, scheme.activations_16bit, f"quantize scheme '{scheme.name}' activations_16bit")
     source = float_source(model, scheme, calibration)
     example = torch.rand(2, 3, image_size, image_size)
     quantizer = quantizer_for(source, scheme, only)

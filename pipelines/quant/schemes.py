@@ -134,9 +134,13 @@ def quantizer_for(model: nn.Module, scheme: SchemeConfig, only: str | None = Non
 
 def layer_overrides(scheme: SchemeConfig) -> dict:
     """The scheme's per-layer configs on top of its global one, for every quantizer that applies it:
-    the output layer calibrated with min-max (`protect_output`), `keep_float` layers None (float)."""
+    the output layer calibrated with min-max (`protect_output`), `activations_16bit` layers at 16 bits
+    (min-max too for the output layer under `protect_output`), `keep_float` layers None (float)."""
     qat = scheme.method == "qat"
-    overrides = {}
-    if scheme.protect_output and not qat and scheme.calibration != "minmax" and scheme.activation_bits:
-        overrides = {name: quantization_config(scheme, qat, calibration="minmax") for name in OUTPUT_LAYERS}
+    protected = scheme.protect_output and not qat and scheme.calibration != "minmax" and scheme.activation_bits
+    overrides = {name: quantization_config(scheme, qat, calibration="minmax") for name in OUTPUT_LAYERS} if protected else {}
+    wide = scheme.model_copy(update={"activation_bits": 16, "activations_16bit": []})
+    for name in scheme.activations_16bit:
+        overrides[name] = quantization_config(wide, qat, calibration="minmax" if protected and name in OUTPUT_LAYERS
+                                              else None)
     return {**overrides, **{name: None for name in scheme.keep_float}}

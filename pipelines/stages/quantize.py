@@ -75,7 +75,12 @@ def run(ctx: StageContext) -> dict:
                      "file": path.name, **score(run_onnx(path, heldout))})
         ctx.reporter.line(f"  ort_reference: PSNR vs fp32 {rows[-1]['psnr_vs_fp32']:.2f} dB")
     if settings.compare:
-        compare.time_rows(rows, model, simulated, ctx.out_dir, size, config.export.opset, ctx.reporter)
+        from stylectl.pipelines.export import scheme_matrix
+        from stylectl.pipelines.export.formats import FORMATS
+
+        scheme_matrix.add_files(rows, settings.schemes, model, simulated, calibration, heldout, ctx.out_dir, size,
+                                config.export.opset, config.export.qnn_soc if "qnn_htp" in config.export.vendor_checks
+                                else None, FORMATS["tflite"].resolve({}), ctx.reporter)
     compare.write(rows, ctx.out_dir, with_latency=settings.compare)
     shipped = next(row for row in rows if row["name"] == settings.shipped().name)
     return {"ship": shipped["name"], "scheme": shipped["description"],

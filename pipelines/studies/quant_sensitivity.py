@@ -1,10 +1,12 @@
-"""Per-layer quantization sensitivity, and the mixed-precision scheme it suggests.
+"""Per-layer quantization sensitivity, and the mixed-precision schemes it suggests.
 
 Each conv of the pruned student is quantized alone with the shipped scheme (every other
 layer float) and the PSNR of the output against the fp32 student on held-out photos is
-recorded: low PSNR = a sensitive layer. Then the most sensitive layers are kept in float,
-one more at a time, until the whole scheme meets `quantize.min_psnr_vs_fp32`; that list is
-the `keep_float` to paste into the scheme.
+recorded: low PSNR = a sensitive layer. Then the most sensitive layers are widened one more
+at a time, until the whole scheme meets `quantize.min_psnr_vs_fp32`, in two ways: kept in
+float (`keep_float`, for CPUs and NPUs that fall back to float) and, when the scheme's
+activations are 8-bit, given 16-bit activations (`activations_16bit`, for NPUs that run both,
+such as Qualcomm's HTP, so the graph stays integer). Each list is ready to paste into a scheme.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def run_quant_sensitivity(config: RunConfig, checkpoints: Path, reporter: Report
     heldout = eval_batch(split.heldout, config.data.eval_size)
     reference = predict(model, heldout)
 
-    def quality(only: str | None = None, keep_float: list[str] | None = None) -> float:
-        chosen = scheme.model_copy(update={"keep_float": keep_float or []})
+    def quality(only: str | None = None, **widened: list[str]) -> float:
+        chosen = scheme.model_copy(update=widened)
         prepared = pt2e.prepare(model, config.data.eval_size, chosen, only=only, calibration=calibration)
         calibrate(prepared, calibration)
         return psnr(predict(pt2e.convert(prepared, chosen), heldout), reference)
@@ -51,14 +53,15 @@ def run_quant_sensitivity(config: RunConfig, checkpoints: Path, reporter: Report
             rows.append({"layer": layer, "psnr_vs_fp32": quality(only=layer)})
             task.update(index + 1)
     rows.sort(key=lambda row: row["psnr_vs_fp32"])
-    keep: list[str] = []
-    steps = [{"keep_float": [], "psnr_vs_fp32": quality()}]
-    while steps[-1]["psnr_vs_fp32"] < config.quantize.min_psnr_vs_fp32 and len(keep) < len(layers):
-        keep.append(rows[len(keep)]["layer"])
-        steps.append({"keep_float": list(keep), "psnr_vs_fp32": quality(keep_float=keep)})
-        reporter.line(f"  {len(keep)} layer(s) in float: {steps[-1]['psnr_vs_fp32']:.2f} dB")
+    ladders = {"keep_float": _ladder(rows, quality, "keep_float", config.quantize.min_psnr_vs_fp32, reporter)}
+    if scheme.activation_bits == 8:
+        ladders["activations_16bit"] = _ladder(rows, quality, "activations_16bit", config.quantize.min_psnr_vs_fp32,
+                                               reporter)
     result = {"scheme": scheme.name, "budget_psnr_vs_fp32": config.quantize.min_psnr_vs_fp32, "rows": rows,
-              "mixed_precision": steps, "suggested_keep_float": keep}
+              "mixed_precision": ladders["keep_float"], "suggested_keep_float": ladders["keep_float"][-1]["keep_float"]}
+    if "activations_16bit" in ladders:
+        result.update(mixed_16bit=ladders["activations_16bit"],
+                      suggested_activations_16bit=ladders["activations_16bit"][-1]["activations_16bit"])
     folder = checkpoints / config.name / "quantize-sensitivity" / prune.key
     artifacts.write_json_atomic(folder / "sensitivity.json", result)
     artifacts.write_atomic(folder / "sensitivity.md", _markdown(result).encode())
@@ -66,18 +69,34 @@ def run_quant_sensitivity(config: RunConfig, checkpoints: Path, reporter: Report
     return folder
 
 
+def _ladder(rows: list[dict], quality, field: str, budget: float, reporter: Reporter) -> list[dict]:
+    """Widen the most sensitive layers one more at a time (`field`: keep_float or activations_16bit)
+    until the scheme reaches `budget` dB; each step's list and PSNR."""
+    widened: list[str] = []
+    steps = [{field: [], "psnr_vs_fp32": quality()}]
+    while steps[-1]["psnr_vs_fp32"] < budget and len(widened) < len(rows):
+        widened.append(rows[len(widened)]["layer"])
+        steps.append({field: list(widened), "psnr_vs_fp32": quality(**{field: widened})})
+        reporter.line(f"  {field} {len(widened)} layer(s): {steps[-1]['psnr_vs_fp32']:.2f} dB")
+    return steps
+
+
 def _markdown(result: dict) -> str:
     lines = [f"Scheme `{result['scheme']}` applied to one layer at a time (all others float); PSNR of the output "
              "against the fp32 student on held-out photos; most sensitive first.", "",
              "| layer | PSNR vs fp32 |", "|---|---|"]
     lines += [f"| {row['layer']} | {row['psnr_vs_fp32']:.2f} dB |" for row in result["rows"]]
-    lines += ["", f"Mixed precision for a budget of {result['budget_psnr_vs_fp32']} dB:", "",
-              "| layers kept in float | PSNR vs fp32 |", "|---|---|"]
-    lines += [f"| {', '.join(step['keep_float']) or '(none)'} | {step['psnr_vs_fp32']:.2f} dB |"
-              for step in result["mixed_precision"]]
-    met = result["mixed_precision"][-1]["psnr_vs_fp32"] >= result["budget_psnr_vs_fp32"]
-    lines += ["", f"Suggested: `keep_float: {result['suggested_keep_float']}`" if met
-              else "The budget is not met even with every layer in float."]
+    for field, key, suggestion in (("keep_float", "mixed_precision", "suggested_keep_float"),
+                                   ("activations_16bit", "mixed_16bit", "suggested_activations_16bit")):
+        if key not in result:
+            continue
+        what = "kept in float" if field == "keep_float" else "with 16-bit activations"
+        lines += ["", f"Mixed precision for a budget of {result['budget_psnr_vs_fp32']} dB, layers {what}:", "",
+                  f"| layers {what} | PSNR vs fp32 |", "|---|---|"]
+        lines += [f"| {', '.join(step[field]) or '(none)'} | {step['psnr_vs_fp32']:.2f} dB |" for step in result[key]]
+        met = result[key][-1]["psnr_vs_fp32"] >= result["budget_psnr_vs_fp32"]
+        lines += ["", f"Suggested: `{field}: {result[suggestion]}`" if met
+                  else f"The budget is not met even with every layer {what}."]
     return "\n".join(lines) + "\n"
 
 

@@ -18,9 +18,11 @@ from tests.conftest import TINY_CONFIG
 pytestmark = pytest.mark.slow
 
 FORMAT_OPTIONS = {"onnx": {"dynamic_size": True}, "tflite": {"nhwc": True},
-                  "coreml": {"min_weight_elements": 0, "palettize_bits": 2}, "pte": {}}
-NOT_RUN_HERE = ("student_fp16.mlpackage", "student_int8_weights.mlpackage", "student_palettized.mlpackage",
-                "student_coreml.pte")
+                  "coreml": {"variants": ["fp16", "int8_weights", "int4_weights", "palettized"],
+                             "min_weight_elements": 0, "palettize_bits": 2, "minimum_deployment_target": "iOS18",
+                             "int4_block_size": 4}, "pte": {}}  # int4 weights need iOS18; the tiny convs, blocks of 4
+NOT_RUN_HERE = ("student_fp16.mlpackage", "student_int8_weights.mlpackage", "student_int4_weights.mlpackage",
+                "student_palettized.mlpackage", "student_coreml.pte")
 
 
 def _config(formats, **export) -> RunConfig:
@@ -159,10 +161,28 @@ def test_tflite_float_io_option_keeps_the_compute_integer(tiny_build, tmp_path):
 
 
 def test_coreml_weights_are_stored_as_the_variant_says(exported):
-    _, rows = exported
-    assert "constexpr_affine_dequantize" in rows["student_int8_weights.mlpackage"]["ops"]
+    _, rows = exported  # iOS18: int8 and int4 weights alike are constexpr_blockwise_shift_scale ops
+    int8, int4 = rows["student_int8_weights.mlpackage"], rows["student_int4_weights.mlpackage"]
+    assert set(int8["quantized_weights"]) == {"int8"} and set(int4["quantized_weights"]) == {"int4"}
+    assert int4["ops"]["constexpr_blockwise_shift_scale"] == int4["quantized_weights"]["int4"]
     assert "constexpr_lut_to_dense" in rows["student_palettized.mlpackage"]["ops"]
     assert "conv" in rows["student_fp16.mlpackage"]["ops"]
+    assert rows["student_fp16.mlpackage"]["quantized_weights"] == {}
+
+
+def test_coreml_int4_weights_need_ios18_and_the_other_variants_are_still_written(tiny_build):
+    config = _config({"coreml": {"variants": ["int8_weights", "int4_weights"], "min_weight_elements": 0}})
+    export = run_stages(config, plan_stage("export"), tiny_build.checkpoints, PlainReporter())[-1].artifact
+    rows = {row["variant"]: row for row in export.metrics["rows"]}
+    assert rows["int4_weights"]["status"] == "failed"
+    assert not (export.folder / "student_int4_weights.mlpackage").exists()
+    assert rows["int4_weights"]["reason"] == (
+        "UserInputError: export.formats.coreml int4_weights: needs minimum_deployment_target iOS18 or later "
+        "(int4 weights are iOS18/macOS15 constexpr_blockwise_shift_scale ops); it is iOS17")
+    int8 = rows["int8_weights"]  # iOS17: int8 weights in constexpr_affine_dequantize
+    assert int8["status"] == "ok" and (export.folder / "student_int8_weights.mlpackage").is_dir()
+    assert "constexpr_affine_dequantize" in int8["ops"] and set(int8["quantized_weights"]) == {"int8"}
+    assert export.metrics["failures"] == [f"student_int4_weights.mlpackage: {rows['int4_weights']['reason']}"]
 
 
 def test_a_failing_variant_is_reported_and_the_others_still_run(tiny_build):

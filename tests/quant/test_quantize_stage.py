@@ -29,6 +29,9 @@ SCHEMES = [
     {"name": "weights_only", "activation_bits": None, "weight_granularity": "per_tensor"},
     {"name": "cle_entropy", "equalize": True, "calibration": "entropy", "weight_granularity": "per_tensor"},
     {"name": "a16", "activation_bits": 16, "keep_float": ["head"]},
+    {"name": "w8a16", "activation_bits": 16},
+    {"name": "w4a16", "weight_bits": 4, "activation_bits": 16},
+    {"name": "mixed", "activations_16bit": ["head", "up1"]},
 ]
 
 
@@ -48,8 +51,8 @@ def test_every_scheme_gets_a_row_with_quality_and_size(compared):
     assert list(rows) == ["fp32"] + [scheme["name"] for scheme in SCHEMES] + ["ort_reference"]
     for row in rows.values():
         assert {"psnr_vs_fp32", "ssim_vs_fp32", "psnr_vs_teacher", "ssim_vs_teacher", "weight_bytes"} <= set(row)
-    for name, row in rows.items():
-        assert (row["latency_ms"] > 0) if name != "a16" else "cannot load" in row["latency_note"]
+    for name, row in rows.items():  # every scheme's ONNX file loads and runs in onnxruntime, 16-bit ones too
+        assert row["files"]["onnx"]["latency_ms"] > 0, name
     assert rows["fp32"]["psnr_vs_fp32"] == float("inf") or rows["fp32"]["psnr_vs_fp32"] > 80
     assert rows["w4a8_bc"]["weight_bytes"] < rows["int8"]["weight_bytes"] < rows["fp16"]["weight_bytes"] \
         < rows["fp32"]["weight_bytes"]
@@ -57,10 +60,53 @@ def test_every_scheme_gets_a_row_with_quality_and_size(compared):
     assert artifact.metrics["ship"] == "w4a8_bc"
 
 
+def test_each_scheme_file_runs_in_its_runtime_and_matches_its_simulation(compared):
+    """The scheme matrix: every int scheme as QDQ ONNX at its own bits (uint16 activations, INT4
+    weights), TFLite where a converter carries it (int8 by litert-torch, w8a16 by ai-edge-quantizer),
+    each run by its runtime against its torch simulation, and QNN HTP's compile-and-simulate verdict."""
+    import onnx
+
+    _, artifact = compared
+    rows = {row["name"]: row for row in artifact.metrics["schemes"]}
+    for name in ("int8", "w4a8_bc", "w8a16", "w4a16", "mixed", "fp16", "ort_reference"):
+        assert rows[name]["files"]["onnx"]["parity_psnr" if name != "ort_reference" else "bytes"] >= 35, name
+    for name in ("int8", "w8a16"):
+        assert rows[name]["files"]["tflite"]["parity_psnr"] >= 35, name
+        assert rows[name]["files"]["tflite"]["latency_ms"] > 0, name
+    assert "tflite" not in rows["w4a8_bc"]["files"] and "tflite" not in rows["mixed"]["files"]
+    # Core ML's counterparts of the 16-bit-activation schemes: weights at their bits, fp16 activations,
+    # scored from the weights the package stores
+    for name, variant in (("w8a16", "int8_weights"), ("w4a16", "int4_weights")):
+        entry = rows[name]["files"]["coreml"]
+        assert entry["variant"] == variant and entry["bytes"] > 0, entry
+        assert (artifact.folder / entry["file"]).is_dir()
+    assert rows["w8a16"]["files"]["coreml"]["psnr_vs_fp32"] > rows["w4a16"]["files"]["coreml"]["psnr_vs_fp32"] > 20
+    assert "coreml" not in rows["int8"]["files"]
+
+    def zero_point_types(name: str) -> set[str]:
+        graph = onnx.load(str(artifact.folder / rows[name]["files"]["onnx"]["file"])).graph
+        initializers = {tensor.name: tensor for tensor in graph.initializer}
+        return {onnx.TensorProto.DataType.Name(initializers[node.input[2]].data_type) for node in graph.node
+                if node.op_type == "DequantizeLinear" and len(node.input) > 2 and node.input[2] in initializers}
+
+    assert zero_point_types("int8") == {"INT8", "UINT8"}
+    assert zero_point_types("w8a16") == {"INT8", "UINT16"}
+    assert zero_point_types("w4a16") == {"INT4", "UINT16"}
+    assert zero_point_types("mixed") == {"INT8", "UINT8", "UINT16"}
+    for name in ("int8", "w8a16", "w4a16", "mixed"):
+        verdict = rows[name]["qnn"]
+        if verdict["status"] == "not run":
+            pytest.skip(verdict["reason"])
+        assert verdict["status"] == "compiled" and verdict["compute_nodes_cpu"] == 0, (name, verdict)
+        assert verdict["psnr_vs_fp32"] > 20, (name, verdict)
+    # in the simulation, 16-bit activations (all of them, or the widened layers') beat 8-bit ones
+    assert rows["w8a16"]["psnr_vs_fp32"] > rows["mixed"]["psnr_vs_fp32"] > rows["int8"]["psnr_vs_fp32"]
+
+
 def test_comparison_table_plot_and_reference_file_are_written(compared):
     _, artifact = compared
     table = (artifact.folder / "comparison.md").read_text()
-    assert "ort_reference" in table and "latency" in table.lower()
+    assert "ort_reference" in table and "ORT ms" in table and "QNN-sim PSNR vs fp32" in table
     assert (artifact.folder / "comparison.png").read_bytes().startswith(b"\x89PNG")
     import onnx
 
@@ -107,6 +153,8 @@ def test_quantization_sensitivity_scan_suggests_float_layers(cli, tiny_build):
     assert report["rows"] == sorted(report["rows"], key=lambda row: row["psnr_vs_fp32"])
     # an unreachable budget keeps adding float layers, most sensitive first
     assert report["mixed_precision"][1]["keep_float"] == [layers[0]]
+    assert report["mixed_16bit"][1]["activations_16bit"] == [layers[0]]
+    assert "The budget is not met even with every layer with 16-bit activations." in (folder / "sensitivity.md").read_text()
     assert (folder / "sensitivity.png").read_bytes().startswith(b"\x89PNG")
 
 
