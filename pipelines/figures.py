@@ -1,4 +1,5 @@
-"""Matplotlib figures for reports, headless: pyplot on the Agg backend, and a figure rendered to PNG bytes."""
+"""Matplotlib figures for reports, headless: pyplot on the Agg backend, a figure rendered to PNG bytes,
+and the Pareto front the cost-against-quality plots mark."""
 
 from __future__ import annotations
 
@@ -28,3 +29,16 @@ def figure_png(figure: Figure, dpi: int) -> bytes:
     finally:
         plt.close(figure)
     return buffer.getvalue()
+
+
+def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
+    """Names of the (name, cost, quality) points no other point beats on both cost (lower, such as
+    latency or size) and quality (higher, such as PSNR)."""
+    front = []
+    for name, cost, quality in points:
+        dominated = any(other_cost <= cost and other_quality >= quality
+                        and (other_cost, other_quality) != (cost, quality)
+                        for _, other_cost, other_quality in points)
+        if not dominated:
+            front.append(name)
+    return front

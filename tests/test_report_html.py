@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from stylectl.pipelines.report.html import pareto_front
+from stylectl.pipelines.figures import pareto_front
 
 
 def test_pareto_front_keeps_only_undominated_points():

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from stylectl.pipelines import artifacts
 from stylectl.pipelines.config import SchemeConfig
-from stylectl.pipelines.figures import figure_png, pyplot
+from stylectl.pipelines.figures import figure_png, pareto_front, pyplot
 from stylectl.pipelines.readers import COMPARISON_PLOT, COMPARISON_TABLE
 
 
@@ -94,17 +93,6 @@ def _qnn_cells(verdict: dict | None) -> list[str]:
     return [placed, f"{verdict['psnr_vs_fp32']:.2f} dB" if "psnr_vs_fp32" in verdict else "-"]
 
 
-def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
-    """The points no other point beats on both cost (lower is better) and quality (higher is better),
-    by increasing cost: the schemes worth choosing between."""
-    front, best = [], float("-inf")
-    for cost, quality, name in sorted(points, key=lambda point: (point[0], -point[1])):
-        if quality > best:
-            front.append((cost, quality, name))
-            best = quality
-    return front
-
-
 def _plot(rows: list[dict], with_latency: bool) -> bytes:
     plt = pyplot()
 
@@ -123,13 +111,13 @@ def _plot(rows: list[dict], with_latency: bool) -> bytes:
             cost = cost_of(row)
             if cost is None or quality is None or quality == float("inf"):
                 continue
-            points.append((cost, quality, row["name"]))
+            points.append((row["name"], cost, quality))
             axis.scatter(cost, quality, color="tab:blue")
             axis.annotate(row["name"], (cost, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        front = pareto(points)
+        front = sorted((cost, quality) for name, cost, quality in points if name in set(pareto_front(points)))
         if len(front) > 1:
-            axis.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:orange", alpha=0.6,
-                      label="Pareto front")
+            axis.step([cost for cost, _ in front], [quality for _, quality in front], where="post", color="tab:orange",
+                      alpha=0.6, label="Pareto front")
             axis.legend(loc="lower right", fontsize=8)
         axis.set_xlabel(cost_label)
         axis.set_ylabel(quality_label)

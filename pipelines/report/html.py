@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import html
 
-from stylectl.pipelines.figures import figure_png, pyplot
+from stylectl.pipelines.figures import figure_png, pareto_front, pyplot
 from stylectl.pipelines.report.cells import (COLUMNS, FLICKER_NOTE, HEADERS, cell, flicker_table, format_value,
                                              gate_worst, latency_note, with_unit)
 from stylectl.pipelines.report.gates import verdict
@@ -20,18 +20,6 @@ td:first-child,th:first-child{text-align:left}
 .fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}.none{color:#666;font-weight:bold}
 img{max-width:100%;border:1px solid #ddd}
 """
-
-
-def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
-    """Names of the points no other point beats on both latency (lower) and PSNR (higher)."""
-    front = []
-    for name, latency, quality in points:
-        dominated = any(other_latency <= latency and other_quality >= quality
-                        and (other_latency, other_quality) != (latency, quality)
-                        for _, other_latency, other_quality in points)
-        if not dominated:
-            front.append(name)
-    return front
 
 
 LABEL_OFFSETS = (4, -12, 16)
@@ -78,6 +66,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _simulated(scheme: dict) -> str:
+    """The NPU simulation's PSNR of a scheme (quantize --compare with the QNN HTP check), or why there is none."""
+    verdict = scheme.get("qnn")
+    if verdict is None:
+        return "-"
+    if "psnr_vs_fp32" not in verdict:
+        return verdict["status"]
+    return format_value(verdict["psnr_vs_fp32"])
+
+
 def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     """The whole page as one string."""
     settings, machine = document["settings"], document["machine"]
@@ -112,9 +110,11 @@ def render(document: dict, grid_png: bytes, schemes: list[dict]) -> str:
     parts += ["<h2>Flicker</h2>", f"<p>{html.escape(FLICKER_NOTE)} {temporal['frames']} frames at "
               f"{temporal['size']}px.</p>", _table(*flicker_table(temporal))]
     parts += ["<h2>Quantization schemes</h2>", _table(
-        ["scheme", "description", "PSNR vs fp32", "PSNR vs teacher", "SSIM vs teacher", "weights KB"],
+        ["scheme", "description", "PSNR vs fp32", "PSNR vs teacher", "SSIM vs teacher", "weights KB",
+         "QNN HTP simulated PSNR vs fp32"],
         [[row["name"], row["description"], format_value(row["psnr_vs_fp32"]), format_value(row["psnr_vs_teacher"]),
-          format_value(row["ssim_vs_teacher"]), f"{row['weight_bytes'] / 1e3:.1f}"] for row in schemes])]
+          format_value(row["ssim_vs_teacher"]), f"{row['weight_bytes'] / 1e3:.1f}", _simulated(row)]
+         for row in schemes])]
     parts += npu_section(document["preflight"])
     body = "\n".join(parts)
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>stylectl report: "

@@ -1,5 +1,5 @@
-"""The scheme matrix's own logic: which runtimes carry a scheme, the Pareto front, and loading Core ML's
-stored weights into the torch student by value rather than by name."""
+"""The scheme matrix's own logic: which runtimes carry a scheme, and loading Core ML's stored weights
+into the torch student by value rather than by name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from torch import nn
 
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.export.scheme_matrix import coreml_route, tflite_route, with_weights
-from stylectl.pipelines.quant.compare import pareto
 
 
 def test_each_scheme_goes_to_the_runtimes_that_carry_it_as_defined():
@@ -21,11 +20,6 @@ def test_each_scheme_goes_to_the_runtimes_that_carry_it_as_defined():
     assert coreml_route(SchemeConfig(name="a", weight_bits=4, activation_bits=16)) == "int4_weights"
     assert coreml_route(SchemeConfig(name="a")) is None  # 8-bit activations: Core ML computes in fp16
     assert coreml_route(SchemeConfig(name="a", activation_bits=16, weight_granularity="per_tensor")) is None
-
-
-def test_pareto_front_keeps_only_points_nothing_beats_on_both_axes():
-    points = [(50, 42.0, "w8a8"), (50, 48.0, "w8a16"), (27, 30.0, "w4a8"), (27, 33.0, "w4a16"), (100, 45.0, "fp16")]
-    assert pareto(points) == [(27, 33.0, "w4a16"), (50, 48.0, "w8a16")]
 
 
 def test_stored_weights_load_into_the_conv_they_belong_to_even_in_another_order():
