@@ -218,8 +218,10 @@ class QuantizeConfig(Section):
     min_psnr_vs_fp32: float = Field(
         40.0, description="Quality budget for `stylectl quantize --sensitivity`: the fewest layers kept in float "
                           "that bring the shipped scheme to this PSNR (dB) against the fp32 student.")
-    compare: bool = Field(False, description="Also time every scheme in onnxruntime and plot quality vs size "
-                                             "(`stylectl quantize CONFIG --compare` sets it).")
+    compare: bool = Field(False, description="The scheme matrix: also write every scheme as the ONNX, TFLite and "
+                                             "Core ML files that carry it, run and time them, simulate them on QNN "
+                                             "HTP, and plot quality against size (`stylectl quantize CONFIG --compare` "
+                                             "sets it).")
 
     @field_validator("schemes")
     @classmethod
