@@ -1,5 +1,6 @@
-"""ONNX files: fp32, fp16 and int8 QDQ (lowered from the shipped PT2E scheme), one file each,
-run in onnxruntime."""
+"""ONNX files: fp32, fp16 and int8 QDQ (the shipped PT2E scheme lowered at its own bits: int8
+weights and activations, or uint16 activations and INT4 weights where the scheme has them), one
+file each, run in onnxruntime."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ FUSING_OPS = ("Conv", "Add")
 def write(variant: str, source: ExportSource, path: Path, options: dict, opset: int) -> nn.Module:
     """Write one variant; returns the torch model the file must reproduce."""
     if variant == "int8":
-        model = source.int8
-        export_onnx(model, source.image_size, opset, path)
+        model = source.integer
+        export_onnx(model, source.image_size, opset, path, int4_weights=source.scheme.weight_bits == 4)
         return model
     model = source.fp32 if variant == "fp32" else HalfPrecision(source.fp32)
     export_onnx(model, source.image_size, opset, path, dynamic_size=options["dynamic_size"])

@@ -93,7 +93,9 @@ def _float_layers_in_scheme(evidence: Evidence) -> list[str]:
 
 def _sixteen_bit_activations(evidence: Evidence) -> list[str]:
     scheme = evidence.scheme
-    return [f"scheme '{scheme.name}'"] if scheme.kind == "int" and scheme.activation_bits == 16 else []
+    if scheme.kind == "int" and scheme.activation_bits == 16:
+        return [f"scheme '{scheme.name}'"]
+    return [f"scheme '{scheme.name}' gives {name} 16-bit activations" for name in scheme.activations_16bit]
 
 
 ANDROID = ("nnapi", "litert_npu")

@@ -38,11 +38,12 @@ class ExportSource:
         return fold_batchnorm(readers.quantized_fp32(self.quantized))
 
     @cached_property
-    def int8(self) -> nn.Module:
-        """The shipped scheme's PT2E simulation (an int scheme is required for int8 files)."""
-        if self.scheme.kind != "int" or self.scheme.activation_bits != 8 or self.scheme.weight_bits != 8:
-            raise StylectlError(f"int8 files need an int8 shipped scheme; quantize.ship is '{self.scheme.name}' "
-                                f"({self.scheme.describe()})")
+    def integer(self) -> nn.Module:
+        """The shipped scheme's PT2E simulation, which the ONNX `int8` file lowers at the scheme's own bits
+        (8- or 4-bit weights, 8- or 16-bit activations); an int scheme that quantizes activations is required."""
+        if self.scheme.kind != "int" or self.scheme.activation_bits is None:
+            raise StylectlError(f"integer files need an int shipped scheme that quantizes activations; quantize.ship "
+                                f"is '{self.scheme.name}' ({self.scheme.describe()})")
         return quantized_student(self.quantized, self.scheme)
 
     @cached_property

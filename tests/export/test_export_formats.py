@@ -221,6 +221,27 @@ def test_int8_tflite_needs_an_int8_scheme(tiny_build):
     assert row["status"] == "failed" and "full-integer TFLite needs symmetric int8 weights" in row["reason"]
 
 
+@pytest.mark.parametrize("scheme, narrow_type", [({"name": "w8a16", "activation_bits": 16}, "UINT16"),
+                                                 ({"name": "w4", "weight_bits": 4}, "INT4")])
+def test_the_onnx_integer_file_carries_the_shipped_scheme_at_its_own_bits(tiny_build, scheme, narrow_type):
+    """A shipped w8a16 or 4-bit scheme reaches the ONNX file as uint16 activations or INT4 weights (opset 21),
+    which onnxruntime runs like its simulation and QNN HTP compiles whole."""
+    import onnx
+
+    data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    data["quantize"]["schemes"] = [scheme]
+    data["export"]["formats"] = {"onnx": {"variants": ["int8"]}}
+    export = run_stages(RunConfig.model_validate(data), plan_stage("export"), tiny_build.checkpoints,
+                        PlainReporter())[-1].artifact
+    [row] = export.metrics["rows"]
+    assert row["status"] == "ok" and row["parity_psnr"] >= 35, row
+    model = onnx.load(str(export.folder / row["file"]))
+    assert model.opset_import[0].version == 21
+    assert narrow_type in {onnx.TensorProto.DataType.Name(tensor.data_type) for tensor in model.graph.initializer}
+    verdict = row["vendor"]["qnn_htp"]
+    assert verdict["status"] in ("compiled", "not run"), verdict
+
+
 def test_int8_pte_refuses_a_scheme_xnnpack_cannot_run_as_defined(tiny_build):
     data = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
     data["quantize"]["schemes"] = [{"name": "w4", "weight_bits": 4}]  # the same quantize build as the test above
