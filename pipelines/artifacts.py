@@ -47,6 +47,13 @@ RESUME_PREFIX = ".resume-"
 LOCK_PREFIX = ".lock-"
 
 
+def tree_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (a Core ML .mlpackage is a folder)."""
+    if path.is_dir():
+        return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+    return path.stat().st_size
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: equal values give equal bytes."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

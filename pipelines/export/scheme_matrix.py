@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylectl.pipelines.artifacts import tree_bytes
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.export import qnn_htp
 from stylectl.pipelines.export.formats import FORMATS
@@ -166,7 +167,7 @@ def _coreml(row: dict, variant: str, model: nn.Module, folder: Path, size: int, 
         return
     with torch.no_grad():
         output = predict(HalfPrecision(stored), heldout)
-    row["files"]["coreml"] = {"file": f"{FOLDER}/{path.name}", "variant": variant, "bytes": _tree_bytes(path),
+    row["files"]["coreml"] = {"file": f"{FOLDER}/{path.name}", "variant": variant, "bytes": tree_bytes(path),
                               "psnr_vs_fp32": psnr(output, reference), "ssim_vs_fp32": ssim(output, reference),
                               "note": "not run (Core ML needs macOS): scored from its stored weights at fp16"}
 
@@ -192,11 +193,6 @@ def with_weights(model: nn.Module, stored: dict[str, np.ndarray]) -> nn.Module:
             conv.weight.copy_(candidates[key])
         del unused[key]
     return copied
-
-
-def _tree_bytes(path: Path) -> int:
-    """Bytes of a file, or of every file in a folder (an .mlpackage is a folder)."""
-    return path.stat().st_size if path.is_file() else sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
 
 
 def _run(module, path: Path, heldout: torch.Tensor, simulation: nn.Module | None, options: dict, timed: dict,

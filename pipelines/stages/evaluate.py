@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from stylectl.pipelines.artifacts import tree_bytes
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch, square_crop, style_tensor
 from stylectl.pipelines.export.formats import FORMATS
@@ -232,7 +233,7 @@ def _runtime_row(candidate: Candidate, heldout: torch.Tensor, settings,
     gets its size and the reason instead of numbers."""
     file_format = FORMATS[candidate.file_format]
     module, path = file_format.load(), candidate.path
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+    size = tree_bytes(path)
     row = {"artifact": candidate.name, "runtime": file_format.runtime, "kind": candidate.file_format,
            "file": str(path), "mmacs": candidate.mmacs, "params": None, "size_mb": size / 1e6}
     not_runnable = module.runnable_here(candidate.variant)

@@ -16,7 +16,7 @@ import math
 import shutil
 from pathlib import Path
 
-from stylectl.pipelines.artifacts import write_atomic
+from stylectl.pipelines.artifacts import tree_bytes, write_atomic
 from stylectl.pipelines.context import StageContext
 from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.export.formats import FORMATS, FormatModule
@@ -57,7 +57,7 @@ def _export_one(file_format: str, variant: str, source: ExportSource, path: Path
         with converter_output_silenced():
             reference = module.write(variant, source, path, options, settings.opset)
         info = module.inspect(path)
-        row.update(bytes=_size(path), **info)
+        row.update(bytes=tree_bytes(path), **info)
         row.setdefault("runtime", FORMATS[file_format].runtime)
         row.update(_check(module, variant, path, info, reference, heldout, options, settings))
         if row["status"] != "ok":
@@ -108,12 +108,6 @@ def parity_not_finite(parity_psnr: float, parity_max_abs: float) -> str | None:
 
 def _file_options(options: dict) -> dict:
     return {key: value for key, value in options.items() if key != "variants"}
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():  # .mlpackage
-        return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
-    return path.stat().st_size
 
 
 def _remove(path: Path) -> None:
