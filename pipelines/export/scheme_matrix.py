@@ -24,7 +24,6 @@ at their own bits, float files at the HTP's fp16 precision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from stylectl.pipelines.artifacts import tree_bytes
 from stylectl.pipelines.config import SchemeConfig
 from stylectl.pipelines.export import qnn_htp
 from stylectl.pipelines.export.formats import FORMATS
+from stylectl.pipelines.export.source import ModelSource
 from stylectl.pipelines.measure.latency import time_rounds
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.models.fold import fold_batchnorm
@@ -44,19 +44,6 @@ from stylectl.pipelines.quiet import converter_output_silenced
 
 THREADS, WARMUP, RUNS, ROUNDS = 1, 3, 20, 3  # fixed so the numbers depend only on the quantize section
 FOLDER = "compare"
-
-
-@dataclass
-class SchemeSource:
-    """What a format's `write` reads from export's ExportSource, for one scheme of the matrix."""
-
-    scheme: SchemeConfig
-    fp32: nn.Module
-    calibration: list[torch.Tensor]
-    image_size: int
-
-    def example(self) -> torch.Tensor:
-        return torch.rand(1, 3, self.image_size, self.image_size)
 
 
 def tflite_route(scheme: SchemeConfig) -> str | None:
@@ -105,8 +92,9 @@ def add_files(rows: list[dict], schemes: list[SchemeConfig], model: nn.Module, s
         if route:
             _tflite(row, route, scheme, folded, simulated.get(name, model), calibration, folder, size, heldout,
                     tflite_options, timed)
-        if scheme and coreml_route(scheme):
-            _coreml(row, coreml_route(scheme), folded, folder, size, heldout, reference)
+        variant = coreml_route(scheme) if scheme else None
+        if variant:
+            _coreml(row, variant, folded, folder, size, heldout, reference)
         reporter.line(f"  {name}: " + ", ".join(f"{fmt} {_brief(entry)}" for fmt, entry in row["files"].items())
                       + (f"; QNN HTP {row['qnn']['status']}" if "qnn" in row else ""))
     reporter.line(f"  timing {len(timed)} files ({ROUNDS} alternating rounds of {RUNS} runs, {THREADS} thread)")
@@ -142,7 +130,7 @@ def _tflite(row: dict, route: str, scheme: SchemeConfig | None, model: nn.Module
                 write_w8a16(model, calibration, size, path)
                 reference, options = simulation, {**options, "nhwc": False}
             else:  # litert-torch's quantizer re-applies the scheme: parity is against its own simulation
-                source = SchemeSource(scheme or SchemeConfig(name="fp32"), model, calibration, size)
+                source = ModelSource(model, size, scheme, calibration)
                 reference = module.write(route, source, path, options, 0)
     except Exception as error:  # noqa: BLE001 - a converter's refusal is a cell, the other files still count
         row["files"]["tflite"] = {"note": f"not written: {type(error).__name__}: {str(error).splitlines()[0][:160]}"}
@@ -160,7 +148,7 @@ def _coreml(row: dict, variant: str, model: nn.Module, folder: Path, size: int, 
                                          "min_weight_elements": 0})
     try:
         with converter_output_silenced():
-            module.write(variant, SchemeSource(SchemeConfig(name=row["name"]), model, [], size), path, options, 0)
+            module.write(variant, ModelSource(model, size), path, options, 0)
             stored = with_weights(model, module.decompressed_conv_weights(path))
     except Exception as error:  # noqa: BLE001 - a converter's refusal is a cell, the other files still count
         row["files"]["coreml"] = {"note": f"not written: {type(error).__name__}: {str(error).splitlines()[0][:160]}"}

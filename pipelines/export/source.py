@@ -1,6 +1,7 @@
 """What every exporter starts from, read from the quantize artifact: the pruned fp32 student,
 the shipped scheme, its PT2E simulation and the calibration crops, each loaded once and only
-when a variant needs it."""
+when a variant needs it. `ModelSource` gives the same fields for a model already in memory (the
+scheme matrix's schemes, the float file the 16x8 TFLite writer quantizes)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ class ExportSource:
     def calibration(self) -> list[torch.Tensor]:
         """The calibration crops the quantize stage used, as it saved them."""
         return readers.calibration(self.quantized)
+
+    def example(self) -> torch.Tensor:
+        return torch.rand(1, 3, self.image_size, self.image_size)
+
+
+@dataclass
+class ModelSource:
+    """What a format's `write` reads from an ExportSource, for a model in memory rather than a build:
+    its folded fp32 model, the size it is traced at, and (for quantized variants) a scheme and crops."""
+
+    fp32: nn.Module
+    image_size: int
+    scheme: SchemeConfig | None = None
+    calibration: list[torch.Tensor] | None = None
 
     def example(self) -> torch.Tensor:
         return torch.rand(1, 3, self.image_size, self.image_size)

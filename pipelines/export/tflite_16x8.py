@@ -22,7 +22,6 @@ activations, not for CPU speed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,20 +30,10 @@ from torch import nn
 from stylectl.pipelines.errors import StylectlError
 from stylectl.pipelines.export import tflite
 from stylectl.pipelines.export.formats import FORMATS
+from stylectl.pipelines.export.source import ModelSource
 from stylectl.pipelines.models.fold import fold_batchnorm
 
 CALIBRATION_THREADS = 1  # a few crops through a phone-sized model: threads only add contention
-
-
-@dataclass
-class _FloatSource:
-    """The two things tflite.write needs of an ExportSource for its fp32 variant."""
-
-    fp32: nn.Module
-    image_size: int
-
-    def example(self) -> torch.Tensor:
-        return torch.rand(1, 3, self.image_size, self.image_size)
 
 
 def write_w8a16(model: nn.Module, calibration: list[torch.Tensor], image_size: int, path: Path) -> None:
@@ -66,7 +55,7 @@ def write_w8a16(model: nn.Module, calibration: list[torch.Tensor], image_size: i
     float_path = path.with_name(f".float-{path.name}")
     tmp = path.with_name(f".tmp-{path.name}")
     try:
-        tflite.write("fp32", _FloatSource(folded, image_size), float_path, FORMATS["tflite"].resolve({}), 0)
+        tflite.write("fp32", ModelSource(folded, image_size), float_path, FORMATS["tflite"].resolve({}), 0)
         signature, name = _signature_input(float_path)
         samples = [{name: image[None].float().numpy()} for image in calibration]
         ranges = _min_max_ranges(float_path, {signature: samples})
