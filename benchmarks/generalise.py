@@ -38,6 +38,21 @@ RECIPES: dict[str, list[str]] = {
     "ema + kernel 5": ["student.trainer.ema_decay=0.99", "student.kernel=5"],
     "ema width 1.5": ["student.trainer.ema_decay=0.99", "student.width=1.5"],
     "ema 4x steps": ["student.trainer.ema_decay=0.99", "student.steps=2400"],
+    # levers screened on ms3, the hardest style (RESULTS-recipe-screen.md): a squared pixel loss, a wider field
+    "l2": ["student.pixel_loss=l2"],
+    "eighth k5": ["student.low_blocks=2", "student.kernel=5"],
+    # the recipe for ONNX teachers (configs/multistyle26.yaml)
+    "l2 eighth k5": ["student.pixel_loss=l2", "student.low_blocks=2", "student.kernel=5"],
+    "l2 eighth k7": ["student.pixel_loss=l2", "student.low_blocks=2", "student.kernel=7"],
+    "ema l2 eighth k5": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
+                         "student.kernel=5"],
+    "dilation 2": ["student.dilation=2"],
+    "ema l2 eighth k5 crop 256": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
+                                  "student.kernel=5", "data.crop_size=256", "student.batch_size=2"],
+    "ema l2 eighth k5 lr 0.004": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
+                                  "student.kernel=5", "student.lr=0.004"],
+    "ema l2 eighth k5 width 1.25": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
+                                    "student.kernel=5", "student.width=1.25"],
 }
 
 
@@ -136,28 +151,47 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def student_mmacs(recipe: str) -> float:
+    """The recipe's student at 256x256 in millions of MACs: its `student.*` architecture overrides applied to the
+    config's defaults (training keys such as lr, pixel_loss or trainer.* do not change the network)."""
+    import yaml
+
+    from stylectl.pipelines.config.student import StudentConfig
+    from stylectl.pipelines.models.cost import count_macs
+    from stylectl.pipelines.models.student import StudentNet, student_params_for
+
+    options = {}
+    for override in RECIPES[recipe]:
+        key, _, value = override.partition("=")
+        if key.startswith("student.") and "." not in key.removeprefix("student."):
+            options[key.removeprefix("student.")] = yaml.safe_load(value)
+    return count_macs(StudentNet(**student_params_for(StudentConfig.model_validate(options))), 256) / 1e6
+
+
 def _summary(values: list[float], digits: int) -> str:
     return (f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f} / {max(values):.{digits}f}"
             if values else "-")
 
 
-def report(scores: Path, output: Path) -> str:
+def report(scores: Path, output: Path, title: str) -> str:
     rows = [json.loads(path.read_text()) for path in sorted(scores.glob("*.json"))]
     recipes = [recipe for recipe in RECIPES if any(row["recipe"] == recipe for row in rows)]
     families = {"multistyle26 (26 styles)": lambda t: t.startswith("ms"),
                 "arbitrary, pretrained as is (4 built-in paintings)": lambda t: t.startswith("arbitrary:")}
-    lines = ["# Student fidelity across teachers (issue 33)", "",
+    lines = [f"# {title}", "",
              "Command: `.venv/bin/python benchmarks/generalise.py ...` (jobs), then `--report`; config "
              "benchmarks/fidelity.yaml (600 distillation steps of 8 crops at 128 px unless a recipe says otherwise, "
              "no pruning). Student against teacher on the 3 held-out photos at 256x256, fp32 torch models.",
              f"Machines: {'; '.join(sorted({row['machine'] + ' (torch ' + row['torch'] + ')' for row in rows}))}.",
              "", "## Summary: min / median / max over teachers, seed 0", "",
-             "| recipe | teachers | PSNR dB min / median / max | SSIM min / median / max |", "|---|---|---|---|"]
+             "| recipe | student MMACs at 256 px | teachers | PSNR dB min / median / max | SSIM min / median / max |",
+             "|---|---|---|---|---|"]
     for recipe in recipes:
         for family, member in families.items():
             chosen = [row for row in rows if row["recipe"] == recipe and row["seed"] == 0 and member(row["teacher"])]
             if chosen:
-                lines.append(f"| {recipe} | {family}: {len(chosen)} | {_summary([r['psnr'] for r in chosen], 1)} | "
+                lines.append(f"| {recipe} | {student_mmacs(recipe):.0f} | {family}: {len(chosen)} | "
+                             f"{_summary([r['psnr'] for r in chosen], 1)} | "
                              f"{_summary([r['ssim'] for r in chosen], 3)} |")
     seeded = {}
     for row in rows:
@@ -199,9 +233,10 @@ def main() -> int:
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--report", action="store_true", help="only write RESULTS-generalise.md from --scores")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS-generalise.md")
+    parser.add_argument("--title", default="Student fidelity across teachers (issue 33)", help="the report's heading")
     args = parser.parse_args()
     if args.report:
-        print(report(args.scores, args.output))
+        print(report(args.scores, args.output, args.title))
         return 0
     return run(args)
 

@@ -164,6 +164,11 @@ def style_tensor(spec: str, size: int) -> torch.Tensor:
     return _to_tensor(_fit_longest(_open_rgb(resolve_style(spec)), size))
 
 
+def optional_style(spec: str | None, size: int) -> torch.Tensor | None:
+    """`style_tensor`, or None for a config without a style image (`style.image: null`, an imported teacher's)."""
+    return None if spec is None else style_tensor(spec, size)
+
+
 def load_image(path: Path, max_side: int | None = None) -> torch.Tensor:
     """Read an image as [3,H,W] float32 RGB in [0,1]; shrink it so its longest side <= max_side.
 

@@ -152,7 +152,7 @@ def _fingerprints(config: RunConfig, plan: Plan) -> dict[str, str]:
     found = {}
     if "data" in wanted:
         found["data"] = config.data.image_set().fingerprint()
-    if "style" in wanted:
+    if "style" in wanted and config.style.image is not None:
         found["style"] = artifacts.sha256_file(resolve_style(config.style.image))
     if "teacher_onnx" in wanted and config.teacher.onnx is not None:
         found["teacher_onnx"] = artifacts.sha256_file(config.teacher.onnx.file)

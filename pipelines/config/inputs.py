@@ -62,17 +62,20 @@ class DataConfig(Section):
 class StyleConfig(Section):
     """The style image(s) the teacher learns; a list builds one teacher (and chain) per style."""
 
-    image: str | list[str] = Field(
+    image: str | list[str] | None = Field(
         "builtin:great_wave",
         description="'builtin:great_wave', 'builtin:starry_night', 'builtin:composition_viii', "
         "'builtin:village_street', a path to an image file, or a list of these (one build per style, "
-        "named <name>-<style>).",
+        "named <name>-<style>). null: no style image, for an imported ONNX teacher whose painting you do not "
+        "have; evaluate then reports no style distance and the sample grid shows no painting.",
     )
     size: int = Field(256, ge=32, le=4096, description="Longest side of the style image when its Gram matrices are taken.")
 
     @field_validator("image")
     @classmethod
-    def _image_exists(cls, value: str | list[str]) -> str | list[str]:
+    def _image_exists(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is None:
+            return value
         builtins = tuple(BUILTIN_PREFIX + name for name in BUILTIN_STYLES)
         images = [value] if isinstance(value, str) else value
         if not images:

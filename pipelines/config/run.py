@@ -120,6 +120,18 @@ class RunConfig(Section):
                              "the crop and moves within the rest")
         return self
 
+    @model_validator(mode="after")
+    def _style_image_when_needed(self) -> "RunConfig":
+        if self.style.image is not None:
+            return self
+        if self.teacher.onnx is None:
+            raise ValueError("style.image: null is for an imported ONNX teacher (teacher.onnx); a teacher trained "
+                             "or taken from the arbitrary-style network needs a style image")
+        if self.student.style_weight:
+            raise ValueError("student.style_weight compares the student with the style image; set style.image or "
+                             "student.style_weight: 0")
+        return self
+
     def key_values(self) -> dict[str, Any]:
         """The config as stage cache keys hash it: every value, except the options in KEY_OMITTED_AT_DEFAULT
         while they hold their defaults."""
@@ -135,7 +147,7 @@ class RunConfig(Section):
 
     def per_style(self) -> list["RunConfig"]:
         """One config per style: itself when it has one style, else `<name>-<style>` builds."""
-        if isinstance(self.style.image, str):
+        if not isinstance(self.style.image, list):
             return [self]
         return [self.model_copy(update={"name": f"{self.name}-{style_slug(image)}",
                                         "style": self.style.model_copy(update={"image": image})})

@@ -17,7 +17,7 @@ from torch import nn
 
 from stylectl.pipelines.artifacts import tree_bytes
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, square_crop, style_tensor
+from stylectl.pipelines.data import eval_batch, optional_style, square_crop
 from stylectl.pipelines.export.formats import FORMATS
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.latency import BOUNDARY, Timed, round_ratios, time_rounds
@@ -76,8 +76,8 @@ class Scorer:
         self.settings = config.evaluate
         self.reference = reference
         self.vgg = VGGFeatures(sorted({*self.settings.style_layers, *self.settings.content_layers}))
-        self.style = style_tensor(config.style.image, config.style.size)
-        self.style_grams = style_grams(self.vgg, self.style, self.settings.style_layers)
+        self.style = optional_style(config.style.image, config.style.size)  # None: an imported teacher without one
+        self.style_grams = None if self.style is None else style_grams(self.vgg, self.style, self.settings.style_layers)
         with torch.no_grad():
             self.reference_features = self.vgg(reference, self.settings.style_layers)
             self.heldout_features = self.vgg(heldout, self.settings.content_layers)
@@ -88,10 +88,10 @@ class Scorer:
             features = self.vgg(output)
             # texture distance to the teacher's output: the look a student must copy
             gram = gram_distance(features, self.reference_features, style_layers)
-            style = style_loss(features, self.style_grams)
+            style = None if self.style_grams is None else float(style_loss(features, self.style_grams))
             content = feature_distance(features, self.heldout_features, content_layers)
         return {"psnr_vs_teacher": psnr(output, self.reference), "ssim_vs_teacher": ssim(output, self.reference),
-                "gram_vs_teacher": float(gram), "style_distance": float(style), "content_distance": float(content)}
+                "gram_vs_teacher": float(gram), "style_distance": style, "content_distance": float(content)}
 
 
 def run(ctx: StageContext) -> dict:
@@ -100,8 +100,10 @@ def run(ctx: StageContext) -> dict:
     teacher = load_teacher(ctx.inputs["train-teacher"])
     score = Scorer(config, heldout, predict(teacher, heldout))
     # the painting beside the photos, so a reader judges the teacher's look against it, not only the student's
-    painting = square_crop(score.style, config.data.eval_size)
-    outputs = {"style": painting[None].expand(len(heldout), -1, -1, -1), "content": heldout}
+    outputs = {"content": heldout}
+    if score.style is not None:
+        painting = square_crop(score.style, config.data.eval_size)
+        outputs = {"style": painting[None].expand(len(heldout), -1, -1, -1), **outputs}
     models = _torch_models(ctx, teacher)
     rows = []
     for entry in models:

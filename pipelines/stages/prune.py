@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, load_images, style_tensor
+from stylectl.pipelines.data import eval_batch, load_images, optional_style
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.pruning import prune_steps, sparsify
@@ -41,7 +41,7 @@ def run(ctx: StageContext) -> dict:
     student = load_model(source)
     teacher = load_teacher(ctx.inputs["train-teacher"])
     heldout = eval_batch(ctx.images.heldout, size)
-    loss = DistillationLoss(student, teacher, config.student, style_tensor(config.style.image, config.style.size))
+    loss = DistillationLoss(student, teacher, config.student, optional_style(config.style.image, config.style.size))
 
     def measure() -> dict:
         return {"params": count_params(student), "macs": count_macs(student, size),

@@ -14,7 +14,7 @@ import shutil
 import torch
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, load_images, style_tensor
+from stylectl.pipelines.data import eval_batch, load_images, optional_style
 from stylectl.pipelines.measure.latency import run_onnx
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.quant import compare, qat
@@ -53,7 +53,7 @@ def run(ctx: StageContext) -> dict:
         # the prepared graph was traced at one size (no moved frames) and has no feature taps
         student_settings = config.student.model_copy(update={"feature_weight": 0.0, "temporal_weight": 0.0})
         loss = DistillationLoss(prepared, teacher, student_settings,
-                                style_tensor(config.style.image, config.style.size))
+                                optional_style(config.style.image, config.style.size))
         qat_crops = RandomCropDataset(photos, size, scheme.qat_steps * scheme.qat_batch_size,
                                       config.seed + QAT_CROPS_SEED_OFFSET)
         return qat.finetune(loss, scheme, qat_crops, ctx.reporter)

@@ -9,7 +9,7 @@ import shutil
 import pytorch_lightning as pl
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, load_image, resolve_style, style_tensor
+from stylectl.pipelines.data import eval_batch, load_image, optional_style, resolve_style, style_tensor
 from stylectl.pipelines.measure.grid import save_grid
 from stylectl.pipelines.measure.metrics import predict
 from stylectl.pipelines.models.arbitrary import pretrained_teacher
@@ -101,12 +101,13 @@ def import_onnx(ctx: StageContext) -> dict:
     stylized = teacher(heldout)
     layers = ctx.config.teacher
     vgg = VGGFeatures(sorted({*layers.content_layers, *layers.style_layers}), layers.vgg_weights)
-    style = style_tensor(config.style.image, config.style.size)
+    style = optional_style(config.style.image, config.style.size)
     save_grid({"content": heldout, "teacher": stylized}, ctx.out_dir / GRIDS / "imported.png")
     return {
         "imported_from": onnx.path,
         "macs": teacher.macs(config.data.eval_size),
         "eval_size": config.data.eval_size,
-        "heldout_after": {"style_distance": style_distance(vgg, stylized, style, layers.style_layers),
+        "heldout_after": {"style_distance": None if style is None else style_distance(vgg, stylized, style,
+                                                                                      layers.style_layers),
                           "content_distance": content_distance(vgg, stylized, heldout, layers.content_layers)},
     }
