@@ -218,6 +218,28 @@ def report(scores: Path, output: Path, title: str) -> str:
     return text
 
 
+def grid(scores: Path, teacher: str, recipes: list[str], config: Path) -> Path:
+    """content | teacher | each recipe's student (seed 0) on the held-out photos, from the distill folders the
+    score files name (the jobs' --checkpoints must still hold them); written beside the scores."""
+    from stylectl.pipelines.config.loading import load_config
+    from stylectl.pipelines.data import eval_batch
+    from stylectl.pipelines.measure.grid import save_grid
+    from stylectl.pipelines.measure.metrics import predict
+    from stylectl.pipelines.readers import load_student, load_teacher, stage_input, stage_output
+
+    photos = eval_batch(load_config(config, []).data.image_set().heldout, 256)
+    columns = {"content": photos}
+    for recipe in recipes:
+        row = json.loads(job_file(scores, teacher, recipe, 0).read_text())
+        distill = stage_output(Path(row["distill"]))
+        if len(columns) == 1:
+            columns[f"teacher {teacher}"] = predict(load_teacher(stage_input(distill, "train-teacher")), photos)
+        columns[f"{recipe}, {row['psnr']:.1f} dB"] = predict(load_student(distill).eval(), photos)
+    output = scores / f"{job_file(Path('.'), teacher, 'grid', 0).stem.removesuffix('-grid-s0')}.png"
+    save_grid(columns, output)
+    return output
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=HERE / "fidelity.yaml")
@@ -234,7 +256,12 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only write RESULTS-generalise.md from --scores")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS-generalise.md")
     parser.add_argument("--title", default="Student fidelity across teachers (issue 33)", help="the report's heading")
+    parser.add_argument("--grid", metavar="TEACHER",
+                        help="only draw TEACHER's outputs beside each of --recipes' students (seed 0)")
     args = parser.parse_args()
+    if args.grid:
+        print(grid(args.scores, args.grid, args.recipes.split(","), args.config))
+        return 0
     if args.report:
         print(report(args.scores, args.output, args.title))
         return 0
