@@ -30,29 +30,29 @@ from pathlib import Path
 from stylectl.pipelines.assets import BUILTIN_STYLES
 
 HERE = Path(__file__).parent
+# the saved student is the moving average of its weights over about the last 100 steps
+EMA = "student.trainer.ema_decay=0.99"
+L2 = "student.pixel_loss=l2"  # squared pixel loss: what PSNR measures
+EIGHTH_STAGE = "student.low_blocks=2"  # a 1/8-resolution stage of two blocks: a wider field for large strokes
+# the recipe for ONNX teachers (configs/multistyle26.yaml), chosen on all 26 multistyle26 styles
+ONNX_RECIPE = [L2, EIGHTH_STAGE, "student.kernel=5"]
 RECIPES: dict[str, list[str]] = {
     "default": [],
-    # the saved student is the moving average of its weights over about the last 100 steps
-    "ema": ["student.trainer.ema_decay=0.99"],
-    "ema + skip": ["student.trainer.ema_decay=0.99", "student.skip=true"],
-    "ema + kernel 5": ["student.trainer.ema_decay=0.99", "student.kernel=5"],
-    "ema width 1.5": ["student.trainer.ema_decay=0.99", "student.width=1.5"],
-    "ema 4x steps": ["student.trainer.ema_decay=0.99", "student.steps=2400"],
-    # levers screened on ms3, the hardest style (RESULTS-recipe-screen.md): a squared pixel loss, a wider field
-    "l2": ["student.pixel_loss=l2"],
-    "eighth k5": ["student.low_blocks=2", "student.kernel=5"],
-    # the recipe for ONNX teachers (configs/multistyle26.yaml)
-    "l2 eighth k5": ["student.pixel_loss=l2", "student.low_blocks=2", "student.kernel=5"],
-    "l2 eighth k7": ["student.pixel_loss=l2", "student.low_blocks=2", "student.kernel=7"],
-    "ema l2 eighth k5": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
-                         "student.kernel=5"],
+    "ema": [EMA],
+    "ema + skip": [EMA, "student.skip=true"],
+    "ema + kernel 5": [EMA, "student.kernel=5"],
+    "ema width 1.5": [EMA, "student.width=1.5"],
+    "ema 4x steps": [EMA, "student.steps=2400"],
+    # levers screened on ms3, the hardest style (RESULTS-recipe-screen.md)
+    "l2": [L2],
+    "eighth k5": [EIGHTH_STAGE, "student.kernel=5"],
+    "l2 eighth k5": ONNX_RECIPE,
+    "l2 eighth k7": [L2, EIGHTH_STAGE, "student.kernel=7"],
+    "ema l2 eighth k5": [EMA, *ONNX_RECIPE],
     "dilation 2": ["student.dilation=2"],
-    "ema l2 eighth k5 crop 256": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
-                                  "student.kernel=5", "data.crop_size=256", "student.batch_size=2"],
-    "ema l2 eighth k5 lr 0.004": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
-                                  "student.kernel=5", "student.lr=0.004"],
-    "ema l2 eighth k5 width 1.25": ["student.trainer.ema_decay=0.99", "student.pixel_loss=l2", "student.low_blocks=2",
-                                    "student.kernel=5", "student.width=1.25"],
+    "ema l2 eighth k5 crop 256": [EMA, *ONNX_RECIPE, "data.crop_size=256", "student.batch_size=2"],
+    "ema l2 eighth k5 lr 0.004": [EMA, *ONNX_RECIPE, "student.lr=0.004"],
+    "ema l2 eighth k5 width 1.25": [EMA, *ONNX_RECIPE, "student.width=1.25"],
 }
 
 
@@ -78,9 +78,13 @@ def teachers_named(spec: str) -> list[str]:
     return names
 
 
+def _slug(text: str) -> str:
+    """A name usable in a file name: 'arbitrary:great_wave' -> 'arbitrary_great_wave', 'ema + skip' -> 'emapskip'."""
+    return text.replace(":", "_").replace(" ", "").replace(",", "_").replace("+", "p")
+
+
 def job_file(scores: Path, teacher: str, recipe: str, seed: int) -> Path:
-    slug = f"{teacher}-{recipe}-s{seed}".replace(":", "_").replace(" ", "").replace(",", "_").replace("+", "p")
-    return scores / f"{slug}.json"
+    return scores / f"{_slug(f'{teacher}-{recipe}-s{seed}')}.json"
 
 
 def run_job(teacher: str, recipe: str, seed: int, args: dict) -> dict:
@@ -235,7 +239,7 @@ def grid(scores: Path, teacher: str, recipes: list[str], config: Path) -> Path:
         if len(columns) == 1:
             columns[f"teacher {teacher}"] = predict(load_teacher(stage_input(distill, "train-teacher")), photos)
         columns[f"{recipe}, {row['psnr']:.1f} dB"] = predict(load_student(distill).eval(), photos)
-    output = scores / f"{job_file(Path('.'), teacher, 'grid', 0).stem.removesuffix('-grid-s0')}.png"
+    output = scores / f"{_slug(teacher)}.png"
     save_grid(columns, output)
     return output
 

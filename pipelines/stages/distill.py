@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytorch_lightning as pl
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, style_tensor
+from stylectl.pipelines.data import eval_batch
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.spec import save_model
 from stylectl.pipelines.models.student import StudentNet, student_params_for
 from stylectl.pipelines.readers import STUDENT_FILE, is_torch_teacher, load_teacher
 from stylectl.pipelines.train.datamodule import ContentDataModule
-from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.train.distill_loss import DistillationLoss, loss_style
 from stylectl.pipelines.train.trainer import fit
 from stylectl.pipelines.train.training import LearningRate, StudentModule
 
@@ -25,8 +25,7 @@ def run(ctx: StageContext) -> dict:
     pl.seed_everything(config.seed, workers=True, verbose=False)
     teacher = load_teacher(ctx.inputs["train-teacher"])
     student = StudentNet(**student_params_for(settings))
-    style = style_tensor(config.style.image, config.style.size) if settings.style_weight else None
-    loss = DistillationLoss(student, teacher, settings, style)
+    loss = DistillationLoss(student, teacher, settings, loss_style(config))
     lr = LearningRate(settings.lr, settings.lr_schedule, settings.steps)
     module = StudentModule(loss, lr, ctx.out_dir / GRIDS, settings.adversarial,
                            settings.trainer.gradient_clip_val)

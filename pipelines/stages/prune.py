@@ -16,14 +16,14 @@ import pytorch_lightning as pl
 import torch
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, load_images, optional_style
+from stylectl.pipelines.data import eval_batch, load_images
 from stylectl.pipelines.measure.metrics import fidelity
 from stylectl.pipelines.models.cost import count_macs, count_params
 from stylectl.pipelines.models.pruning import prune_steps, sparsify
 from stylectl.pipelines.models.spec import load_model, save_model, spec_of
 from stylectl.pipelines.readers import STUDENT_FILE, load_teacher, student_file
 from stylectl.pipelines.train.datamodule import ContentDataModule, RandomCropDataset
-from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.train.distill_loss import DistillationLoss, loss_style
 from stylectl.pipelines.train.trainer import fit
 from stylectl.pipelines.train.training import LearningRate, StudentModule
 
@@ -41,7 +41,7 @@ def run(ctx: StageContext) -> dict:
     student = load_model(source)
     teacher = load_teacher(ctx.inputs["train-teacher"])
     heldout = eval_batch(ctx.images.heldout, size)
-    loss = DistillationLoss(student, teacher, config.student, optional_style(config.style.image, config.style.size))
+    loss = DistillationLoss(student, teacher, config.student, loss_style(config))
 
     def measure() -> dict:
         return {"params": count_params(student), "macs": count_macs(student, size),

@@ -14,7 +14,7 @@ import shutil
 import torch
 
 from stylectl.pipelines.context import StageContext
-from stylectl.pipelines.data import eval_batch, load_images, optional_style
+from stylectl.pipelines.data import eval_batch, load_images
 from stylectl.pipelines.measure.latency import run_onnx
 from stylectl.pipelines.measure.metrics import predict, psnr, ssim
 from stylectl.pipelines.quant import compare, qat
@@ -23,7 +23,7 @@ from stylectl.pipelines.quant.ort_reference import quantize_reference
 from stylectl.pipelines.readers import (ORT_REFERENCE_FILE, QUANTIZED_FP32_FILE, load_student, load_teacher,
                                         student_file, write_calibration, write_shipped)
 from stylectl.pipelines.train.datamodule import RandomCropDataset
-from stylectl.pipelines.train.distill_loss import DistillationLoss
+from stylectl.pipelines.train.distill_loss import DistillationLoss, loss_style
 
 # QAT trains on other crops than the calibration set (drawn with `seed`), so the ranges it
 # learns are not fitted to the very crops PTQ calibrated on.
@@ -53,7 +53,7 @@ def run(ctx: StageContext) -> dict:
         # the prepared graph was traced at one size (no moved frames) and has no feature taps
         student_settings = config.student.model_copy(update={"feature_weight": 0.0, "temporal_weight": 0.0})
         loss = DistillationLoss(prepared, teacher, student_settings,
-                                optional_style(config.style.image, config.style.size))
+                                loss_style(config))
         qat_crops = RandomCropDataset(photos, size, scheme.qat_steps * scheme.qat_batch_size,
                                       config.seed + QAT_CROPS_SEED_OFFSET)
         return qat.finetune(loss, scheme, qat_crops, ctx.reporter)

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stylectl.pipelines.config import StudentConfig
+from stylectl.pipelines.config import RunConfig, StudentConfig
+from stylectl.pipelines.data import style_tensor
 from stylectl.pipelines.errors import UserInputError
 from stylectl.pipelines.models.vgg import VGGFeatures
 from stylectl.pipelines.train.losses import gram_distance, perceptual_distance, pixel_loss, style_grams, style_loss
@@ -34,6 +35,12 @@ class _Recorder:
         def keep(module, inputs, output) -> None:
             self.outputs[name] = output
         return keep
+
+
+def loss_style(config: RunConfig) -> Tensor | None:
+    """The style image the loss's style term compares with, read only when `student.style_weight` uses it
+    (a config without a style image cannot set that weight: its validation refuses it)."""
+    return style_tensor(config.style.image, config.style.size) if config.student.style_weight else None
 
 
 class DistillationLoss(nn.Module):
